@@ -1,0 +1,246 @@
+//! The commands behind the CLI: turn parsed flags into a validated config and
+//! call the library. Results go to stdout, logs to stderr.
+
+use std::io::Write;
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use crate::catalog::{Layer, ModelKind};
+use crate::cli::{Cli, Command, CommonArgs, LayerArg, LineageArgs, LineageFormat, QueryArgs, QueryFormat, RunArgs};
+use crate::config::Config;
+use crate::dag::Dag;
+use crate::engine::{self, RunContext};
+use crate::error::{Error, Result};
+use crate::runner::{self, RunRequest};
+use crate::storage::{Layout, SUCCESS_MARKER};
+use crate::generate;
+
+/// Run one parsed command line.
+pub async fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Generate(args) => {
+            let summary = generate::generate(&generate::GenerateOptions {
+                scale: args.scale,
+                seed: args.seed,
+                out: args.out.clone(),
+                dirty_rate: args.dirty_rate,
+                end_date: args.end_date,
+            })?;
+            // One line per source: daily folders are summed.
+            let mut per_source: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+            for (file, rows) in summary {
+                let relative = file.strip_prefix(&args.out).unwrap_or(&file);
+                let source = relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+                let entry = per_source.entry(source).or_default();
+                entry.0 += 1;
+                entry.1 += rows;
+            }
+            let mut out = std::io::stdout().lock();
+            for (source, (files, rows)) in per_source {
+                let _ = writeln!(out, "{rows:>10} rows  {files:>4} file(s)  {}", args.out.join(source).display());
+            }
+            Ok(())
+        }
+        Command::Lineage(args) => lineage(args),
+        Command::Query(args) => query(args).await,
+    }
+}
+
+fn load_config(common: &CommonArgs) -> Result<Config> {
+    let mut config = Config::load(common.config.as_deref())?;
+    if let Some(o) = &common.output {
+        config.output = o.clone();
+    }
+    if let Some(m) = &common.models {
+        config.models = m.clone();
+    }
+    Ok(config)
+}
+
+fn run_config(args: &RunArgs) -> Result<Config> {
+    let mut config = load_config(&args.common)?;
+    if let Some(i) = &args.input {
+        config.input = i.clone();
+    }
+    if let Some(f) = args.max_bad_row_fraction {
+        config.max_bad_row_fraction = f;
+    }
+    if let Some(n) = args.max_concurrent_models {
+        config.max_concurrent_models = n;
+    }
+    if let Some(n) = args.target_partitions {
+        config.target_partitions = n;
+    }
+    for assignment in &args.vars {
+        config.variables.set(assignment)?;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let config = run_config(&args)?;
+    let layer = args.layer.map(|l| match l {
+        LayerArg::Bronze => Layer::Bronze,
+        LayerArg::Silver => Layer::Silver,
+        LayerArg::Gold => Layer::Gold,
+    });
+    let request = RunRequest {
+        as_of: args.as_of.unwrap_or_else(runner::default_as_of),
+        select: args.select.clone(),
+        layer,
+        arguments: std::env::args().collect(),
+        config,
+    };
+    if args.dry_run {
+        let dag = runner::load_dag(&request.config)?;
+        let plan = dry_run_plan(&dag, &request)?;
+        let _ = std::io::stdout().lock().write_all(plan.as_bytes());
+        return Ok(());
+    }
+    let results = runner::run(request).await?;
+    let _ = std::io::stdout().lock().write_all(results.summary_table().as_bytes());
+    results.outcome()
+}
+
+/// The plan a run would execute: models in order, what each reads and writes.
+pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
+    let selected = dag.select(&request.select, request.layer)?;
+    let layout = Layout::new(&request.config.output);
+    let mut out = format!(
+        "Plan for as-of {} ({} of {} models), output {}:\n",
+        request.as_of,
+        selected.len(),
+        dag.len(),
+        layout.root.display()
+    );
+    for (n, model) in dag.ordered().filter(|m| selected.contains(&m.name)).enumerate() {
+        let reads = match &model.kind {
+            ModelKind::Source(s) => format!("{}/{}.csv or {}/{}/*.csv", request.config.input.display(), s.name, request.config.input.display(), s.name),
+            ModelKind::Sql { .. } => model.deps.join(", "),
+        };
+        out.push_str(&format!(
+            "{:>3}. {:<34} reads {}\n     writes {}\n",
+            n + 1,
+            model.name,
+            reads,
+            layout.table_dir(model.layer.as_str(), &model.name).display()
+        ));
+    }
+    Ok(out)
+}
+
+fn lineage(args: LineageArgs) -> Result<()> {
+    let config = load_config(&args.common)?;
+    let dag = runner::load_dag(&config)?;
+    let text = render_lineage(&dag, args.format)?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// The DAG as text, Graphviz DOT, Mermaid or JSON.
+pub fn render_lineage(dag: &Dag, format: LineageFormat) -> Result<String> {
+    let mut out = String::new();
+    match format {
+        LineageFormat::Text => {
+            for m in dag.ordered() {
+                let deps = if m.deps.is_empty() { "(source)".to_string() } else { format!("<- {}", m.deps.join(", ")) };
+                out.push_str(&format!("{:<6} {:<36} {deps}\n", m.layer.as_str(), m.name));
+            }
+        }
+        LineageFormat::Dot => {
+            out.push_str("digraph medallion {\n  rankdir=LR;\n");
+            for m in dag.ordered() {
+                out.push_str(&format!("  \"{}\" [group={}];\n", m.name, m.layer));
+                for d in &m.deps {
+                    out.push_str(&format!("  \"{d}\" -> \"{}\";\n", m.name));
+                }
+            }
+            out.push_str("}\n");
+        }
+        LineageFormat::Mermaid => {
+            out.push_str("graph LR\n");
+            for m in dag.ordered() {
+                if m.deps.is_empty() {
+                    out.push_str(&format!("  {}\n", m.name));
+                }
+                for d in &m.deps {
+                    out.push_str(&format!("  {d} --> {}\n", m.name));
+                }
+            }
+        }
+        LineageFormat::Json => {
+            let nodes: Vec<serde_json::Value> = dag
+                .ordered()
+                .map(|m| serde_json::json!({"name": m.name, "layer": m.layer, "depends_on": m.deps, "origin": m.origin()}))
+                .collect();
+            out = serde_json::to_string_pretty(&serde_json::json!({ "models": nodes }))?;
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Register every published table of an output root under its name.
+pub async fn register_published(ctx: &SessionContext, root: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for layer in Layer::ALL {
+        let dir = root.join(layer.as_str());
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut tables: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(SUCCESS_MARKER).exists()).collect();
+        tables.sort();
+        for path in tables {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            ctx.register_parquet(&name, &format!("{}/", path.display()), ParquetReadOptions::default()).await?;
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+async fn query(args: QueryArgs) -> Result<()> {
+    let config = load_config(&args.common)?;
+    let run = RunContext {
+        as_of: runner::default_as_of(),
+        variables: config.variables.as_map(),
+    };
+    let ctx = engine::session_context(&config, &run);
+    let names = register_published(&ctx, &config.output).await?;
+    if names.is_empty() {
+        return Err(Error::Input(format!(
+            "no published tables under {}; run `medallion run` first or pass --output",
+            config.output.display()
+        )));
+    }
+    let batches = ctx.sql(&args.sql).await?.collect().await?;
+    let text = format_batches(&batches, args.format)?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// Render query results as a table, CSV or JSON rows.
+pub fn format_batches(batches: &[RecordBatch], format: QueryFormat) -> Result<String> {
+    Ok(match format {
+        QueryFormat::Table => format!("{}\n", datafusion::arrow::util::pretty::pretty_format_batches(batches)?),
+        QueryFormat::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+            for b in batches {
+                writer.write(b)?;
+            }
+            String::from_utf8_lossy(&writer.into_inner()).into_owned()
+        }
+        QueryFormat::Json => {
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+            for b in batches {
+                writer.write(b)?;
+            }
+            writer.finish()?;
+            let mut s = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+            s.push('\n');
+            s
+        }
+    })
+}

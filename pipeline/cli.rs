@@ -1,0 +1,178 @@
+//! The command line (SPEC §4): `run`, `generate`, `lineage`, `query`.
+//!
+//! Every flag that mirrors a config key also reads a `MEDALLION_*` variable;
+//! flags win over variables, variables over the config file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "medallion",
+    version,
+    about = "Batch ETL: CSV and Amplitude exports to bronze/silver/gold Parquet with DataFusion SQL",
+    long_about = "medallion lands CSV sources as typed bronze Parquet (quarantining unusable rows), \
+                  builds silver and gold tables from the SQL models under sql/, and publishes each \
+                  table atomically under the output root. Logs go to stderr, results to stdout."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr: `text` for people, `json` for schedulers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "MEDALLION_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// More logs (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline: ingest, then silver and gold models, publishing each table atomically.
+    Run(RunArgs),
+    /// Write deterministic synthetic CSV datasets for every source.
+    Generate(GenerateArgs),
+    /// Print the model DAG.
+    Lineage(LineageArgs),
+    /// Run ad-hoc SQL over the published tables of an output root.
+    Query(QueryArgs),
+}
+
+/// Flags shared by commands that read the config.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Config file [default: ./medallion.toml when present].
+    #[arg(long, env = "MEDALLION_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Output root [config `output`, default `artifacts`].
+    #[arg(long, env = "MEDALLION_OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Folder of SQL models [config `models`, default `sql`].
+    #[arg(long, env = "MEDALLION_MODELS")]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Input folder with one CSV (or folder of CSVs) per source [config `input`, default `datasets`].
+    #[arg(long, env = "MEDALLION_INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// As-of date (YYYY-MM-DD): facts after it are ignored [default: yesterday, UTC].
+    #[arg(long, env = "MEDALLION_AS_OF")]
+    pub as_of: Option<chrono::NaiveDate>,
+
+    /// Only this layer's models.
+    #[arg(long, value_enum)]
+    pub layer: Option<LayerArg>,
+
+    /// Models to run: `model`, `+model` (with upstream), `model+` (with downstream); repeatable or comma-separated.
+    #[arg(long, short = 's')]
+    pub select: Vec<String>,
+
+    /// Print the plan and exit without reading or writing data.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Override a business variable, e.g. `--var clv_lifespan_years=5`; repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+
+    /// Fraction of quarantined rows above which a source fails [config, default 0.05].
+    #[arg(long, env = "MEDALLION_MAX_BAD_ROW_FRACTION")]
+    pub max_bad_row_fraction: Option<f64>,
+
+    /// Models built at the same time [config `max_concurrent_models`, default 2].
+    #[arg(long, env = "MEDALLION_MAX_CONCURRENT_MODELS")]
+    pub max_concurrent_models: Option<usize>,
+
+    /// DataFusion partitions per query; 0 = CPU cores [config `target_partitions`].
+    #[arg(long, env = "MEDALLION_TARGET_PARTITIONS")]
+    pub target_partitions: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayerArg {
+    Bronze,
+    Silver,
+    Gold,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// Size: 1 ≈ 100k customers, 1M orders, 2.5M order items, 5M events, 200k onboarded users.
+    #[arg(long, default_value_t = 0.01)]
+    pub scale: f64,
+
+    /// Random seed: the same seed and scale give byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Output folder.
+    #[arg(long, default_value = "datasets")]
+    pub out: PathBuf,
+
+    /// Share of rows made malformed on purpose, to exercise quarantine.
+    #[arg(long, default_value_t = 0.0)]
+    pub dirty_rate: f64,
+
+    /// Last day of generated activity (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-10-31")]
+    pub end_date: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LineageArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+    pub format: LineageFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineageFormat {
+    Text,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// The SQL to run; every published table is registered under its name.
+    pub sql: String,
+
+    /// Result format on stdout.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+}

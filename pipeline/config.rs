@@ -1,0 +1,240 @@
+//! `medallion.toml`: every setting, its default, and validation before any I/O.
+//!
+//! Precedence, lowest first: built-in defaults, the config file, `MEDALLION_*`
+//! environment variables and flags (clap reads both, see `cli.rs`). Unknown
+//! keys are rejected so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The name of the config file looked up in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "medallion.toml";
+
+/// The whole configuration of a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Input directory holding one entry per source (SPEC §1). Default `datasets`.
+    pub input: PathBuf,
+    /// Output root: a local directory. Default `artifacts`.
+    pub output: PathBuf,
+    /// Directory holding `bronze/`, `silver/`, `gold/` SQL models. Default `sql`.
+    pub models: PathBuf,
+    /// Share of a source's rows that may be quarantined before the source fails. Default 0.05.
+    pub max_bad_row_fraction: f64,
+    /// Rows per record batch when reading CSV. Default 65536.
+    pub batch_rows: usize,
+    /// DataFusion partitions per query; 0 means one per CPU core. Default 0.
+    pub target_partitions: usize,
+    /// Models run at the same time when the DAG allows it. Default 2.
+    pub max_concurrent_models: usize,
+    /// Rows per Parquet row group. Default 1048576.
+    pub row_group_rows: usize,
+    /// ZSTD level for Parquet files (1..=22). Default 3.
+    pub zstd_level: i32,
+    /// Business variables used by the SQL models (SPEC §3).
+    pub variables: Variables,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            input: PathBuf::from("datasets"),
+            output: PathBuf::from("artifacts"),
+            models: PathBuf::from("sql"),
+            max_bad_row_fraction: 0.05,
+            batch_rows: 65_536,
+            target_partitions: 0,
+            max_concurrent_models: 2,
+            row_group_rows: 1_048_576,
+            zstd_level: 3,
+            variables: Variables::default(),
+        }
+    }
+}
+
+/// Thresholds, weights and shares of SPEC §3, read in SQL with `param('<name>')`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Variables {
+    /// Customers whose first revenue order is younger than this are `New`. Default 30.
+    pub new_customer_days: f64,
+    /// Expected customer lifespan used by customer_lifetime_value. Default 3.
+    pub clv_lifespan_years: f64,
+    /// Top share of products by revenue rank labelled `Best Seller`. Default 0.1.
+    pub best_seller_rank: f64,
+    /// Rank below which a product is `Good`. Default 0.3.
+    pub good_rank: f64,
+    /// Rank below which a product is `Moderate`. Default 0.7.
+    pub moderate_rank: f64,
+    /// Stock at or below which a product is `Critical`. Default 10.
+    pub critical_stock: f64,
+    /// Stock at or below which a product is `Low`. Default 50.
+    pub low_stock: f64,
+    /// Stock above which a product is `Overstock`. Default 1000.
+    pub overstock: f64,
+    /// Significance level for A/B tests. Default 0.05.
+    pub alpha: f64,
+}
+
+impl Default for Variables {
+    fn default() -> Self {
+        Variables {
+            new_customer_days: 30.0,
+            clv_lifespan_years: 3.0,
+            best_seller_rank: 0.1,
+            good_rank: 0.3,
+            moderate_rank: 0.7,
+            critical_stock: 10.0,
+            low_stock: 50.0,
+            overstock: 1000.0,
+            alpha: 0.05,
+        }
+    }
+}
+
+impl Variables {
+    /// The variables by name, as the `param()` SQL function sees them.
+    pub fn as_map(&self) -> BTreeMap<String, f64> {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        value
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_f64().map(|f| (k.clone(), f)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Set one variable from a `name=value` override (flag `--var`).
+    pub fn set(&mut self, assignment: &str) -> Result<()> {
+        let (name, value) = assignment.split_once('=').ok_or_else(|| {
+            Error::Config(format!("--var expects name=value, got `{assignment}`"))
+        })?;
+        let number: f64 = value.trim().parse().map_err(|_| {
+            Error::Config(format!("--var {name}: `{value}` is not a number"))
+        })?;
+        let mut map = serde_json::to_value(&*self)?;
+        let obj = map
+            .as_object_mut()
+            .ok_or_else(|| Error::Config("variables are not a table".into()))?;
+        let name = name.trim();
+        if !obj.contains_key(name) {
+            let known: Vec<&String> = obj.keys().collect();
+            return Err(Error::Config(format!(
+                "unknown variable `{name}`; known variables: {known:?}"
+            )));
+        }
+        obj.insert(name.to_string(), serde_json::json!(number));
+        *self = serde_json::from_value(map)?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Load the config: an explicit file must exist; otherwise `medallion.toml`
+    /// in the working directory is used when present, else the defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if !p.exists() {
+                    return Ok(Config::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::ConfigFile {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::ConfigParse { source, .. } => Error::ConfigParse { path, source },
+            other => other,
+        })
+    }
+
+    /// Parse a config from TOML text (no validation).
+    pub fn from_toml(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|source| Error::ConfigParse {
+            path: PathBuf::from("<inline>"),
+            source,
+        })
+    }
+
+    /// Check every value before any I/O happens.
+    pub fn validate(&self) -> Result<()> {
+        let v = &self.variables;
+        let checks: [(bool, &str); 10] = [
+            (
+                (0.0..=1.0).contains(&self.max_bad_row_fraction),
+                "max_bad_row_fraction must be within 0..=1",
+            ),
+            (self.batch_rows > 0, "batch_rows must be > 0"),
+            (self.max_concurrent_models > 0, "max_concurrent_models must be > 0"),
+            (self.row_group_rows > 0, "row_group_rows must be > 0"),
+            ((1..=22).contains(&self.zstd_level), "zstd_level must be within 1..=22"),
+            (v.new_customer_days >= 0.0, "variables.new_customer_days must be >= 0"),
+            (v.clv_lifespan_years > 0.0, "variables.clv_lifespan_years must be > 0"),
+            (
+                0.0 <= v.best_seller_rank && v.best_seller_rank <= v.good_rank && v.good_rank <= v.moderate_rank && v.moderate_rank <= 1.0,
+                "variables: need 0 <= best_seller_rank <= good_rank <= moderate_rank <= 1",
+            ),
+            (
+                0.0 <= v.critical_stock && v.critical_stock <= v.low_stock && v.low_stock <= v.overstock,
+                "variables: need 0 <= critical_stock <= low_stock <= overstock",
+            ),
+            (v.alpha > 0.0 && v.alpha < 1.0, "variables.alpha must be within (0, 1)"),
+        ];
+        for (ok, message) in checks {
+            if !ok {
+                return Err(Error::Config(message.to_string()));
+            }
+        }
+        if self.output.as_os_str().is_empty() {
+            return Err(Error::Config("output must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("inptu = 'x'").unwrap_err();
+        assert!(format!("{:?}", err).contains("inptu"), "{err:?}");
+        let err = Config::from_toml("[variables]\nnew_customer_dayz = 3").unwrap_err();
+        assert!(format!("{:?}", err).contains("new_customer_dayz"));
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.max_bad_row_fraction, 0.05);
+        let m = c.variables.as_map();
+        assert_eq!(m["new_customer_days"], 30.0);
+        assert_eq!(m["clv_lifespan_years"], 3.0);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn var_override_and_validation() {
+        let mut c = Config::default();
+        c.variables.set("clv_lifespan_years=5").unwrap();
+        assert_eq!(c.variables.clv_lifespan_years, 5.0);
+        assert!(c.variables.set("nope=1").is_err());
+        assert!(c.variables.set("alpha=abc").is_err());
+        c.max_bad_row_fraction = 2.0;
+        assert!(c.validate().is_err());
+    }
+}

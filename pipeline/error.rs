@@ -1,0 +1,151 @@
+//! The one error type of medallion and its `Result` alias.
+//!
+//! Variants carry the context a user needs to act (which model, which file,
+//! which column), and [`Error::exit_code`] maps each kind to the process exit
+//! code a scheduler reads (README, "Exit codes").
+
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+
+/// `Result` with medallion's [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Process exit codes (SPEC §4): distinct for input/config errors and failed data tests.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: u8 = 0;
+    /// An internal or I/O failure not caused by the input (disk full, engine error).
+    pub const FAILURE: u8 = 1;
+    /// Bad configuration, flags, SQL models or input files: fix the input and re-run.
+    pub const INPUT: u8 = 2;
+    /// The pipeline ran but a data test of error severity failed; nothing bad was published.
+    pub const DATA_TESTS: u8 = 3;
+    /// Another run holds the lock on the output root.
+    pub const LOCKED: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("cannot read config file {path}")]
+    ConfigFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("invalid config file {path}")]
+    ConfigParse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+
+    /// A model's SQL could not be read, parsed or planned.
+    #[error("model {name} ({path})")]
+    Model {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The model graph is not a DAG or names an unknown table.
+    #[error("model graph: {0}")]
+    Dag(String),
+
+    /// A source file is unusable as a whole (missing column, not UTF-8, too many bad rows).
+    #[error("source {source_name}: {message}")]
+    Source { source_name: String, message: String },
+
+    #[error("input: {0}")]
+    Input(String),
+
+    #[error("output root {root} is locked by run {holder}; wait for it to finish or, if that process is gone on another host, delete {lock_file}")]
+    Locked {
+        root: String,
+        holder: String,
+        lock_file: PathBuf,
+    },
+
+    #[error("{failed} data test(s) of error severity failed: {models}")]
+    DataTests { failed: usize, models: String },
+
+    #[error("{failed} of {total} model(s) failed: {models}")]
+    ModelsFailed {
+        failed: usize,
+        total: usize,
+        models: String,
+        /// True when every failure was caused by bad input rather than the machine.
+        input_caused: bool,
+    },
+
+    #[error("{context}: {path}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error(transparent)]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+
+    #[error("background task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Shorthand for an I/O error with the path it concerns.
+    pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            context,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Whether this error was caused by user input (config, flags, SQL, data files).
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            Error::Config(_)
+            | Error::ConfigFile { .. }
+            | Error::ConfigParse { .. }
+            | Error::Dag(_)
+            | Error::Source { .. }
+            | Error::Input(_) => true,
+            Error::Model { source, .. } => source.is_input_error() || source.is_plan_error(),
+            Error::ModelsFailed { input_caused, .. } => *input_caused,
+            _ => false,
+        }
+    }
+
+    fn is_plan_error(&self) -> bool {
+        matches!(
+            self,
+            Error::DataFusion(DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..))
+        )
+    }
+
+    /// The process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::DataTests { .. } => exit::DATA_TESTS,
+            Error::Locked { .. } => exit::LOCKED,
+            e if e.is_input_error() => exit::INPUT,
+            _ => exit::FAILURE,
+        }
+    }
+}

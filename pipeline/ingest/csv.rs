@@ -1,0 +1,502 @@
+//! Streaming, typed CSV ingestion with quarantine (SPEC §1.1).
+//!
+//! A source is read file by file, record by record, into Arrow builders of
+//! `batch_rows` rows that are flushed to Parquet as they fill: memory stays
+//! bounded by one batch whatever the file size. A row that cannot be used is
+//! written to the quarantine table with its file, line, raw values and the
+//! reason, never dropped silently and never a panic.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use csv::ByteRecord;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use super::sources::{quarantine_schema, Check, ColType, Column, Source};
+use super::values;
+use crate::error::{Error, Result};
+
+/// Settings of one ingestion.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub batch_rows: usize,
+    pub run_id: String,
+    /// `_ingested_at` of every row of this run, µs since the epoch (UTC).
+    pub ingested_at: i64,
+    pub writer_properties: WriterProperties,
+}
+
+/// What one source ingestion produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub files: usize,
+    pub rows: u64,
+    pub quarantined: u64,
+}
+
+impl IngestReport {
+    /// Fail the source when its quarantined share exceeds `max_fraction` (SPEC §1.1).
+    pub fn check_bad_fraction(&self, source: &str, max_fraction: f64) -> Result<()> {
+        let total = self.rows + self.quarantined;
+        if total == 0 {
+            return Ok(());
+        }
+        let fraction = self.quarantined as f64 / total as f64;
+        if fraction > max_fraction {
+            return Err(Error::Source {
+                source_name: source.to_string(),
+                message: format!(
+                    "{} of {} rows ({:.1} %) were quarantined, above max_bad_row_fraction {}; \
+                     see _quarantine/{source}/ for each row's reason, fix the input or raise the limit",
+                    self.quarantined,
+                    total,
+                    fraction * 100.0,
+                    max_fraction
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One input file of a source: its path and the name recorded in `_source_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// Path relative to the input directory, `/`-separated (`orders.csv`, `bt_users_transactions/2026-11-21.csv`).
+    pub name: String,
+}
+
+/// The files of a source: `<input>/<source>.csv` and/or every `*.csv` of
+/// `<input>/<source>/`, in file-name order (the order duplicates are resolved in).
+pub fn discover(input: &Path, source: &str) -> Result<Vec<InputFile>> {
+    let mut files = Vec::new();
+    let single = input.join(format!("{source}.csv"));
+    if single.is_file() {
+        files.push(InputFile {
+            path: single,
+            name: format!("{source}.csv"),
+        });
+    }
+    let dir = input.join(source);
+    if dir.is_dir() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list source folder", &dir, e))?;
+        let mut daily = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list source folder", &dir, e))?;
+            let path = entry.path();
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let hidden = file_name.starts_with('.') || file_name.starts_with('_');
+            if path.is_file() && !hidden && file_name.to_ascii_lowercase().ends_with(".csv") {
+                daily.push(InputFile {
+                    path,
+                    name: format!("{source}/{file_name}"),
+                });
+            }
+        }
+        daily.sort_by(|a, b| a.name.cmp(&b.name));
+        files.extend(daily);
+    }
+    Ok(files)
+}
+
+/// A parsed field: strings stay in the record and are re-read on append.
+#[derive(Debug, Clone, Copy)]
+enum Cell {
+    Null,
+    Int(i64),
+    Dec(i128),
+    Str(usize),
+    Date(i32),
+    Ts(i64),
+    Bool(bool),
+}
+
+enum Builder {
+    Int(Int64Builder),
+    Dec(Decimal128Builder),
+    Str(StringBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+    Bool(BooleanBuilder),
+}
+
+impl Builder {
+    fn new(ty: ColType) -> Result<Self> {
+        Ok(match ty {
+            ColType::Int => Builder::Int(Int64Builder::new()),
+            ColType::Dec(scale) => {
+                Builder::Dec(Decimal128Builder::new().with_precision_and_scale(18, scale)?)
+            }
+            ColType::Str => Builder::Str(StringBuilder::new()),
+            ColType::Date => Builder::Date(Date32Builder::new()),
+            ColType::Ts => Builder::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            ColType::Bool => Builder::Bool(BooleanBuilder::new()),
+        })
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Dec(b) => Arc::new(b.finish()),
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Ts(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Rows of one output table (bronze or quarantine) on their way to Parquet.
+struct TableSink {
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    path: PathBuf,
+}
+
+impl TableSink {
+    fn create(dir: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+        let path = dir.join("part-00000.parquet");
+        let file = File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
+        Ok(TableSink { schema, writer, path })
+    }
+
+    fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        if batch.num_rows() > 0 {
+            self.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<()> {
+        self.writer.close()?;
+        let _ = &self.path;
+        Ok(())
+    }
+}
+
+/// Lineage columns shared by the bronze and quarantine tables.
+struct Lineage {
+    file: StringBuilder,
+    line: Int64Builder,
+    rows: usize,
+}
+
+impl Lineage {
+    fn new() -> Self {
+        Lineage {
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            rows: 0,
+        }
+    }
+
+    fn append(&mut self, file: &str, line: u64) {
+        self.file.append_value(file);
+        self.line.append_value(i64::try_from(line).unwrap_or(i64::MAX));
+        self.rows += 1;
+    }
+
+    fn finish(&mut self, opts: &IngestOptions) -> Vec<ArrayRef> {
+        let n = std::mem::take(&mut self.rows);
+        let ingested = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut ingested = ingested;
+        let mut run = StringBuilder::with_capacity(n, n * opts.run_id.len());
+        for _ in 0..n {
+            ingested.append_value(opts.ingested_at);
+            run.append_value(&opts.run_id);
+        }
+        vec![
+            Arc::new(self.file.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(ingested.finish()),
+            Arc::new(run.finish()),
+        ]
+    }
+}
+
+/// Reads every file of `source` into `bronze_dir` (typed rows) and
+/// `quarantine_dir` (unusable rows), both single Parquet files under staging.
+pub fn ingest_source(
+    source: &Source,
+    files: &[InputFile],
+    bronze_dir: &Path,
+    quarantine_dir: &Path,
+    opts: &IngestOptions,
+) -> Result<IngestReport> {
+    let mut bronze = TableSink::create(bronze_dir, source.bronze_schema(), &opts.writer_properties)?;
+    let mut quarantine = TableSink::create(quarantine_dir, quarantine_schema(), &opts.writer_properties)?;
+    let mut state = IngestState::new(source, opts)?;
+    for file in files {
+        state.read_file(file, &mut bronze, &mut quarantine)?;
+        state.report.files += 1;
+    }
+    state.flush(&mut bronze, &mut quarantine)?;
+    bronze.close()?;
+    quarantine.close()?;
+    Ok(state.report)
+}
+
+struct IngestState<'a> {
+    source: &'a Source,
+    opts: &'a IngestOptions,
+    builders: Vec<Builder>,
+    lineage: Lineage,
+    q_reason: StringBuilder,
+    q_raw: StringBuilder,
+    q_lineage: Lineage,
+    cells: Vec<Cell>,
+    report: IngestReport,
+}
+
+impl<'a> IngestState<'a> {
+    fn new(source: &'a Source, opts: &'a IngestOptions) -> Result<Self> {
+        let builders = source
+            .columns
+            .iter()
+            .map(|c| Builder::new(c.ty))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IngestState {
+            source,
+            opts,
+            builders,
+            lineage: Lineage::new(),
+            q_reason: StringBuilder::new(),
+            q_raw: StringBuilder::new(),
+            q_lineage: Lineage::new(),
+            cells: Vec::with_capacity(source.columns.len()),
+            report: IngestReport::default(),
+        })
+    }
+
+    fn source_error(&self, message: String) -> Error {
+        Error::Source {
+            source_name: self.source.name.to_string(),
+            message,
+        }
+    }
+
+    fn read_file(&mut self, file: &InputFile, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
+        let handle = File::open(&file.path).map_err(|e| Error::io("cannot open input file", &file.path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1 << 20, handle));
+        let mut record = ByteRecord::new();
+        let header_read = reader
+            .read_byte_record(&mut record)
+            .map_err(|e| self.source_error(format!("{}: cannot read the header: {e}", file.name)))?;
+        if !header_read {
+            return Err(self.source_error(format!(
+                "{} is empty: expected a header line naming the columns ({})",
+                file.name,
+                self.column_list()
+            )));
+        }
+        let mapping = self.map_header(file, &record)?;
+        let header_len = record.len();
+        loop {
+            let more = reader.read_byte_record(&mut record).map_err(|e| {
+                self.source_error(format!("{}: unreadable CSV after line {}: {e}", file.name, record.position().map_or(0, |p| p.line())))
+            })?;
+            if !more {
+                break;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            match self.parse_row(&record, &mapping, header_len) {
+                Ok(()) => {
+                    self.append_row(&record, &mapping);
+                    self.lineage.append(&file.name, line);
+                    self.report.rows += 1;
+                }
+                Err(reason) => {
+                    self.q_reason.append_value(&reason);
+                    self.q_raw.append_value(raw_values(&record));
+                    self.q_lineage.append(&file.name, line);
+                    self.report.quarantined += 1;
+                }
+            }
+            if self.lineage.rows >= self.opts.batch_rows || self.q_lineage.rows >= self.opts.batch_rows {
+                self.flush(bronze, quarantine)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn column_list(&self) -> String {
+        self.source
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Header position of each spec column (case-insensitive, trimmed, BOM tolerated).
+    fn map_header(&self, file: &InputFile, header: &ByteRecord) -> Result<Vec<Option<usize>>> {
+        let mut names = Vec::with_capacity(header.len());
+        for (i, raw) in header.iter().enumerate() {
+            let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
+            let name = std::str::from_utf8(raw).map_err(|_| {
+                self.source_error(format!(
+                    "{}: the header is not valid UTF-8 text; is this really a CSV file? \
+                     Save it as UTF-8 with a header line ({})",
+                    file.name,
+                    self.column_list()
+                ))
+            })?;
+            if name.contains('\0') {
+                return Err(self.source_error(format!(
+                    "{}: the header holds binary data; is this really a CSV file?",
+                    file.name
+                )));
+            }
+            names.push(name.trim().to_ascii_lowercase());
+        }
+        let mut mapping = Vec::with_capacity(self.source.columns.len());
+        for column in self.source.columns {
+            let position = names.iter().position(|n| n == column.name);
+            if position.is_none() && column.required {
+                return Err(self.source_error(format!(
+                    "{}: required column `{}` is missing from the header (found: {}); add it to the file",
+                    file.name,
+                    column.name,
+                    if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+                )));
+            }
+            mapping.push(position);
+        }
+        Ok(mapping)
+    }
+
+    /// Parse and check every field into `self.cells`; `Err(reason)` quarantines the row.
+    fn parse_row(&mut self, record: &ByteRecord, mapping: &[Option<usize>], header_len: usize) -> Result<(), String> {
+        if record.len() != header_len {
+            return Err(format!(
+                "expected {header_len} fields as in the header, found {}",
+                record.len()
+            ));
+        }
+        self.cells.clear();
+        for (column, position) in self.source.columns.iter().zip(mapping) {
+            let cell = match position {
+                None => Cell::Null,
+                Some(i) => parse_cell(column, &record[*i], *i)?,
+            };
+            self.cells.push(cell);
+        }
+        Ok(())
+    }
+
+    fn append_row(&mut self, record: &ByteRecord, _mapping: &[Option<usize>]) {
+        for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
+            match (builder, *cell) {
+                (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
+                (Builder::Dec(b), Cell::Dec(v)) => b.append_value(v),
+                (Builder::Date(b), Cell::Date(v)) => b.append_value(v),
+                (Builder::Ts(b), Cell::Ts(v)) => b.append_value(v),
+                (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+                (Builder::Str(b), Cell::Str(i)) => {
+                    // parse_cell checked this field is UTF-8.
+                    let text = std::str::from_utf8(&record[i]).unwrap_or_default();
+                    b.append_value(text.trim());
+                }
+                (Builder::Int(b), _) => b.append_null(),
+                (Builder::Dec(b), _) => b.append_null(),
+                (Builder::Date(b), _) => b.append_null(),
+                (Builder::Ts(b), _) => b.append_null(),
+                (Builder::Bool(b), _) => b.append_null(),
+                (Builder::Str(b), _) => b.append_null(),
+            }
+        }
+    }
+
+    fn flush(&mut self, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
+        if self.lineage.rows > 0 {
+            let mut columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+            columns.extend(self.lineage.finish(self.opts));
+            bronze.write(columns)?;
+        }
+        if self.q_lineage.rows > 0 {
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(self.q_reason.finish()), Arc::new(self.q_raw.finish())];
+            columns.extend(self.q_lineage.finish(self.opts));
+            quarantine.write(columns)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse one field per its column's type and check.
+fn parse_cell(column: &Column, raw: &[u8], index: usize) -> Result<Cell, String> {
+    let name = column.name;
+    let text = std::str::from_utf8(raw).map_err(|_| format!("column `{name}`: not valid UTF-8"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return if column.primary_key {
+            Err(format!("primary key `{name}` is empty"))
+        } else if column.required {
+            Err(format!("required column `{name}` is empty"))
+        } else {
+            Ok(Cell::Null)
+        };
+    }
+    let parsed = match column.ty {
+        ColType::Int => values::parse_int(text).map(Cell::Int),
+        ColType::Dec(scale) => values::parse_decimal(text, scale as u32).map(Cell::Dec),
+        ColType::Str => Ok(Cell::Str(index)),
+        ColType::Date => values::parse_date(text).map(Cell::Date),
+        ColType::Ts => values::parse_timestamp(text).map(Cell::Ts),
+        ColType::Bool => values::parse_bool(text).map(Cell::Bool),
+    };
+    let cell = match (parsed, column.check) {
+        (Err(_), Check::NullIfInvalid) => return Ok(Cell::Null),
+        (Err(reason), _) => return Err(format!("column `{name}`: {reason}")),
+        (Ok(cell), _) => cell,
+    };
+    let ok = match (column.check, cell) {
+        (Check::IntRange(lo, hi), Cell::Int(v)) => (lo..=hi).contains(&v),
+        (Check::DecRange(lo, hi), Cell::Dec(v)) => (lo..=hi).contains(&v),
+        (Check::OneOf(allowed), Cell::Str(_)) => allowed.iter().any(|a| a.eq_ignore_ascii_case(text)),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("column `{name}`: `{text}` is {}", describe(column)));
+    }
+    Ok(cell)
+}
+
+fn describe(column: &Column) -> String {
+    let scale = match column.ty {
+        ColType::Dec(s) => 10f64.powi(i32::from(s)),
+        _ => 1.0,
+    };
+    match column.check {
+        Check::IntRange(lo, i64::MAX) => format!("below the minimum {lo}"),
+        Check::IntRange(lo, hi) => format!("outside {lo}..{hi}"),
+        Check::DecRange(lo, i128::MAX) => format!("below the minimum {}", lo as f64 / scale),
+        Check::DecRange(lo, hi) => format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale),
+        Check::OneOf(allowed) => format!("not one of {}", allowed.join(", ")),
+        Check::None | Check::NullIfInvalid => "invalid".to_string(),
+    }
+}
+
+/// The record as one CSV line, quoting as needed; invalid UTF-8 is shown lossily.
+fn raw_values(record: &ByteRecord) -> String {
+    let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    if writer.write_byte_record(record).is_err() {
+        return String::new();
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_string()
+}

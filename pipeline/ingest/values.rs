@@ -1,0 +1,146 @@
+//! Parsers for one CSV field of each SPEC §1.1 type.
+//!
+//! Each returns `Err(reason)` with a short, user-facing reason that ends up in
+//! the quarantine table, so a data engineer can see why a row was set aside.
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::compute::kernels::cast_utils::string_to_datetime;
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01, for Date32 conversion.
+const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
+
+/// `YYYY-MM-DD` to days since the Unix epoch (Date32).
+pub fn parse_date(s: &str) -> Result<i32, String> {
+    // A strict shape check first: chrono alone would accept `2026-1-5`.
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(format!("`{s}` is not a date (expected YYYY-MM-DD)"));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_CE_DAYS)
+        .map_err(|_| format!("`{s}` is not a valid calendar date"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` or ISO 8601 (`T`, optional `Z`/`±HH:MM`)
+/// to microseconds since the epoch in UTC; no offset means UTC.
+pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+    // arrow's parser also accepts a bare date; the spec's timestamps always carry a time.
+    if s.len() < 16 {
+        return Err(format!(
+            "`{s}` is not a timestamp (expected YYYY-MM-DD HH:MM:SS or ISO 8601)"
+        ));
+    }
+    let utc = chrono::Utc;
+    string_to_datetime(&utc, s)
+        .map(|dt| dt.timestamp_micros())
+        .map_err(|_| {
+            format!("`{s}` is not a timestamp (expected YYYY-MM-DD HH:MM:SS or ISO 8601)")
+        })
+}
+
+/// A 64-bit integer (optional leading sign, digits only).
+pub fn parse_int(s: &str) -> Result<i64, String> {
+    s.parse::<i64>()
+        .map_err(|_| format!("`{s}` is not an integer"))
+}
+
+/// A decimal with `.` as separator to an integer scaled by `10^scale`.
+/// Extra fractional digits are rounded half away from zero.
+pub fn parse_decimal(s: &str, scale: u32) -> Result<i128, String> {
+    let err = || format!("`{s}` is not a decimal number");
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match digits.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|c| c.is_ascii_digit())
+        || !frac_part.bytes().all(|c| c.is_ascii_digit())
+        || int_part.len() > 30
+    {
+        return Err(err());
+    }
+    let mut value: i128 = 0;
+    for c in int_part.bytes() {
+        value = value * 10 + i128::from(c - b'0');
+    }
+    let frac = frac_part.as_bytes();
+    for i in 0..scale as usize {
+        let d = frac.get(i).map_or(0, |c| i128::from(c - b'0'));
+        value = value * 10 + d;
+    }
+    if frac.get(scale as usize).is_some_and(|c| *c >= b'5') {
+        value += 1;
+    }
+    // Decimal128(18, s) holds at most 18 digits.
+    if value >= 10i128.pow(18) {
+        return Err(format!("`{s}` is too large for a decimal(18,{scale})"));
+    }
+    Ok(if negative { -value } else { value })
+}
+
+/// `true/false/1/0/yes/no`, case-insensitive.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is not a boolean (true/false/1/0/yes/no)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("1970-01-02"), Ok(1));
+        assert_eq!(parse_date("2026-10-31"), Ok(20_757));
+        assert!(parse_date("2026-02-30").is_err());
+        assert!(parse_date("2026-1-5").is_err());
+        assert!(parse_date("31/10/2026").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_utc_micros() {
+        let base = 1_793_404_800_000_000; // 2026-10-31T00:00:00Z
+        assert_eq!(parse_timestamp("2026-10-31 00:00:00"), Ok(base));
+        assert_eq!(parse_timestamp("2026-10-31T00:00:00Z"), Ok(base));
+        assert_eq!(parse_timestamp("2026-10-31T02:00:00+02:00"), Ok(base));
+        assert_eq!(parse_timestamp("2026-10-30T21:00:00-03:00"), Ok(base));
+        assert_eq!(parse_timestamp("2026-10-31 00:00:00.000250"), Ok(base + 250));
+        assert!(parse_timestamp("2026-10-31").is_err());
+        assert!(parse_timestamp("yesterday at noon").is_err());
+    }
+
+    #[test]
+    fn decimals_round_half_away_from_zero() {
+        assert_eq!(parse_decimal("19.99", 2), Ok(1999));
+        assert_eq!(parse_decimal("5", 2), Ok(500));
+        assert_eq!(parse_decimal(".5", 2), Ok(50));
+        assert_eq!(parse_decimal("-1.005", 2), Ok(-101));
+        assert_eq!(parse_decimal("0.125", 4), Ok(1250));
+        assert!(parse_decimal("1,5", 2).is_err());
+        assert!(parse_decimal("1e5", 2).is_err());
+        assert!(parse_decimal(".", 2).is_err());
+        assert!(parse_decimal("", 2).is_err());
+    }
+
+    #[test]
+    fn ints_and_bools() {
+        assert_eq!(parse_int("-42"), Ok(-42));
+        assert!(parse_int("4.0").is_err());
+        assert_eq!(parse_bool("YES"), Ok(true));
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert!(parse_bool("maybe").is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! The `medallion` binary: parse flags, set up logging, run one command, and
+//! turn the outcome into an exit code (README, "Exit codes").
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use medallion::cli::{Cli, LogFormat};
+use medallion::error::exit;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(medallion::app::dispatch(cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(error) => {
+            eprintln!("error: {}", medallion::runner::error_chain(&error));
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info,datafusion=warn",
+        (false, 1) => "debug,datafusion=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MEDALLION_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match cli.log_format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}

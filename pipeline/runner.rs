@@ -1,0 +1,466 @@
+//! Executes a run: lock, then for each selected model in dependency order
+//! (independent ones concurrently) build → stage → publish, then write
+//! `run_results.json`. A failed model keeps its previous version published and
+//! its dependants are skipped; the rest of the run goes on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{col, lit, ParquetReadOptions, SessionContext};
+use serde::Serialize;
+
+use crate::catalog::{self, Layer, Model, ModelKind};
+use crate::config::Config;
+use crate::dag::Dag;
+use crate::engine::{self, RunContext};
+use crate::error::{Error, Result};
+use crate::ingest::{self, IngestOptions, Source};
+use crate::storage::{self, Layout, LockHolder, RunLock, SUCCESS_MARKER};
+use crate::writer;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub config: Config,
+    pub as_of: NaiveDate,
+    /// `--select` expressions; empty = every model.
+    pub select: Vec<String>,
+    pub layer: Option<Layer>,
+    /// The command line, recorded in run_results.json.
+    pub arguments: Vec<String>,
+}
+
+/// The default as-of date: yesterday in UTC.
+pub fn default_as_of() -> NaiveDate {
+    Utc::now().date_naive().pred_opt().unwrap_or(NaiveDate::MIN)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+}
+
+/// One model's line in run_results.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelResult {
+    pub name: String,
+    pub layer: Layer,
+    pub status: Status,
+    pub rows_written: u64,
+    pub quarantined_rows: u64,
+    /// Rows sharing a primary key with a later row; silver keeps one (SPEC §1.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates_dropped: Option<u64>,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub input_error: bool,
+}
+
+/// `_runs/<run_id>/run_results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResults {
+    pub run_id: String,
+    pub status: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub as_of: String,
+    pub arguments: Vec<String>,
+    pub input: String,
+    pub output: String,
+    pub models: Vec<ModelResult>,
+}
+
+impl RunResults {
+    /// `Ok` when every model succeeded, else the error that sets the exit code.
+    pub fn outcome(&self) -> Result<()> {
+        let failed: Vec<&ModelResult> = self.models.iter().filter(|m| m.status == Status::Error).collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ModelsFailed {
+            failed: failed.len(),
+            total: self.models.len(),
+            models: failed.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+            input_caused: failed.iter().all(|m| m.input_error),
+        })
+    }
+
+    /// The end-of-run table: model, rows, quarantined, seconds, status.
+    pub fn summary_table(&self) -> String {
+        let width = self.models.iter().map(|m| m.name.len()).max().unwrap_or(5).max(5);
+        let mut out = format!(
+            "{:<width$}  {:>12}  {:>11}  {:>8}  status\n",
+            "model", "rows", "quarantined", "seconds"
+        );
+        for m in &self.models {
+            let status = match m.status {
+                Status::Success => "success",
+                Status::Error => "ERROR",
+                Status::Skipped => "skipped",
+            };
+            out.push_str(&format!(
+                "{:<width$}  {:>12}  {:>11}  {:>8.2}  {status}\n",
+                m.name, m.rows_written, m.quarantined_rows, m.duration_seconds
+            ));
+        }
+        out.push_str(&format!("run {} ({}): {}\n", self.run_id, self.as_of, self.status));
+        out
+    }
+}
+
+/// A sortable, unique run id: `20261122T184318Z-1a2b3c4d`.
+pub fn new_run_id() -> String {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid[..8])
+}
+
+/// Load the models and build the DAG (no data is touched).
+pub fn load_dag(config: &Config) -> Result<Dag> {
+    Dag::build(catalog::discover(&config.models)?)
+}
+
+/// State shared by the model tasks of one run.
+struct Shared {
+    ctx: SessionContext,
+    layout: Layout,
+    config: Config,
+    run_id: String,
+    staging: PathBuf,
+    props: WriterProperties,
+    ingest: IngestOptions,
+}
+
+/// Run the pipeline. Returns the results once the run has started, whatever
+/// each model did; configuration, DAG and lock problems are errors.
+pub async fn run(request: RunRequest) -> Result<RunResults> {
+    let config = request.config.clone();
+    config.validate()?;
+    let dag = load_dag(&config)?;
+    let selected = dag.select(&request.select, request.layer)?;
+    if !config.input.is_dir() && selected.iter().any(|n| n.starts_with("bronze_")) {
+        return Err(Error::Input(format!(
+            "input folder {} not found; pass --input or run `medallion generate --out {}`",
+            config.input.display(),
+            config.input.display()
+        )));
+    }
+    let layout = Layout::new(&config.output);
+    let run_id = new_run_id();
+    let started = Utc::now();
+    let holder = LockHolder {
+        run_id: run_id.clone(),
+        pid: std::process::id(),
+        host: storage::host_name(),
+        started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+    };
+    let _lock = RunLock::acquire(&layout, &holder)?;
+    // We hold the lock: any staging folder left is from a run that died.
+    if layout.staging_root().exists() {
+        let _ = std::fs::remove_dir_all(layout.staging_root());
+    }
+    let staging = layout.staging_dir(&run_id);
+    let run_ctx = RunContext {
+        as_of: request.as_of,
+        variables: config.variables.as_map(),
+    };
+    let ctx = engine::session_context(&config, &run_ctx);
+    register_unselected(&ctx, &dag, &selected, &layout).await?;
+    let props = storage::writer_properties(&config)?;
+    let shared = Arc::new(Shared {
+        ctx,
+        layout: layout.clone(),
+        ingest: IngestOptions {
+            batch_rows: config.batch_rows,
+            run_id: run_id.clone(),
+            ingested_at: started.timestamp_micros(),
+            writer_properties: props.clone(),
+        },
+        config: config.clone(),
+        run_id: run_id.clone(),
+        staging: staging.clone(),
+        props,
+    });
+    tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
+    let results = execute(&shared, &dag, &selected).await;
+    let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir(layout.staging_root());
+    let finished = Utc::now();
+    let failed = results.iter().any(|m| m.status == Status::Error);
+    let run_results = RunResults {
+        run_id: run_id.clone(),
+        status: if failed { "error" } else { "success" },
+        started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
+        finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
+        as_of: request.as_of.to_string(),
+        arguments: request.arguments.clone(),
+        input: config.input.display().to_string(),
+        output: config.output.display().to_string(),
+        models: results,
+    };
+    let body = serde_json::to_vec_pretty(&run_results)?;
+    storage::write_atomic(&layout.runs_dir().join(&run_id).join("run_results.json"), &body)?;
+    storage::write_atomic(&layout.runs_dir().join("latest.json"), &body)?;
+    tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
+    Ok(run_results)
+}
+
+/// Register the published tables of models this run does not build, and
+/// check every selected model's inputs will exist.
+async fn register_unselected(ctx: &SessionContext, dag: &Dag, selected: &BTreeSet<String>, layout: &Layout) -> Result<()> {
+    for model in dag.ordered() {
+        if selected.contains(&model.name) {
+            continue;
+        }
+        let dir = layout.table_dir(model.layer.as_str(), &model.name);
+        if dir.join(SUCCESS_MARKER).exists() {
+            register_table(ctx, &model.name, &dir).await?;
+        }
+    }
+    for model in dag.ordered().filter(|m| selected.contains(&m.name)) {
+        for dep in &model.deps {
+            if selected.contains(dep) {
+                continue;
+            }
+            let dep_layer = dag.get(dep).map_or("?", |m| m.layer.as_str());
+            if !layout.table_dir(dep_layer, dep).join(SUCCESS_MARKER).exists() {
+                return Err(Error::Config(format!(
+                    "model `{}` reads `{dep}`, which is not selected and has never been published under {}; \
+                     run with --select +{} to build its inputs too",
+                    model.name,
+                    layout.root.display(),
+                    model.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn register_table(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
+    let _ = ctx.deregister_table(name)?;
+    let url = format!("{}/", dir.display());
+    ctx.register_parquet(name, &url, ParquetReadOptions::default()).await?;
+    Ok(())
+}
+
+/// Run the selected models, respecting dependencies and the concurrency limit.
+async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -> Vec<ModelResult> {
+    let mut pending: Vec<&Model> = dag.ordered().filter(|m| selected.contains(&m.name)).collect();
+    let mut status: HashMap<String, Status> = HashMap::new();
+    let mut results: HashMap<String, ModelResult> = HashMap::new();
+    let mut running = tokio::task::JoinSet::new();
+    let limit = shared.config.max_concurrent_models;
+    loop {
+        let mut i = 0;
+        while i < pending.len() && running.len() < limit {
+            let model = pending[i];
+            let upstream: Vec<&String> = model.deps.iter().filter(|d| selected.contains(*d)).collect();
+            if let Some(bad) = upstream.iter().find(|d| matches!(status.get(**d), Some(Status::Error | Status::Skipped))) {
+                tracing::warn!(model = %model.name, upstream = %bad, "Model skipped because an upstream model did not succeed.");
+                status.insert(model.name.clone(), Status::Skipped);
+                results.insert(model.name.clone(), skipped(model, bad));
+                pending.remove(i);
+                continue;
+            }
+            if upstream.iter().all(|d| status.get(*d) == Some(&Status::Success)) {
+                let shared = Arc::clone(shared);
+                let model = model.clone();
+                running.spawn(async move { build_model(shared, model).await });
+                pending.remove(i);
+                continue;
+            }
+            i += 1;
+        }
+        match running.join_next().await {
+            Some(Ok(result)) => {
+                status.insert(result.name.clone(), result.status);
+                results.insert(result.name.clone(), result);
+            }
+            Some(Err(join_error)) => {
+                // A panicking model task is a bug; keep the run going and report it.
+                tracing::error!(error = %join_error, "A model task failed unexpectedly.");
+            }
+            None if pending.is_empty() => break,
+            None => {
+                // Nothing runs and nothing is ready: only possible if a task vanished.
+                for model in pending.drain(..) {
+                    results.insert(model.name.clone(), skipped(model, "an upstream task that did not report"));
+                }
+                break;
+            }
+        }
+    }
+    dag.ordered()
+        .filter_map(|m| results.remove(&m.name))
+        .collect()
+}
+
+fn skipped(model: &Model, upstream: &str) -> ModelResult {
+    ModelResult {
+        name: model.name.clone(),
+        layer: model.layer,
+        status: Status::Skipped,
+        rows_written: 0,
+        quarantined_rows: 0,
+        duplicates_dropped: None,
+        duration_seconds: 0.0,
+        error: Some(format!("skipped: upstream `{upstream}` did not succeed")),
+        input_error: false,
+    }
+}
+
+/// Build, stage and publish one model.
+async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
+    let started = Instant::now();
+    tracing::info!(model = %model.name, layer = %model.layer, "Model started.");
+    let mut result = ModelResult {
+        name: model.name.clone(),
+        layer: model.layer,
+        status: Status::Success,
+        rows_written: 0,
+        quarantined_rows: 0,
+        duplicates_dropped: None,
+        duration_seconds: 0.0,
+        error: None,
+        input_error: false,
+    };
+    let outcome = match &model.kind {
+        ModelKind::Source(source) => build_source(&shared, &model, source, &mut result).await,
+        ModelKind::Sql { sql, .. } => build_sql(&shared, &model, sql, &mut result).await,
+    };
+    result.duration_seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => tracing::info!(
+            model = %model.name,
+            rows = result.rows_written,
+            quarantined = result.quarantined_rows,
+            seconds = result.duration_seconds,
+            "Model published."
+        ),
+        Err(error) => {
+            let error = match error {
+                e @ (Error::Source { .. } | Error::Model { .. }) => e,
+                e => Error::Model {
+                    name: model.name.clone(),
+                    path: PathBuf::from(model.origin()),
+                    source: Box::new(e),
+                },
+            };
+            result.status = Status::Error;
+            result.input_error = error.is_input_error();
+            let chain = error_chain(&error);
+            tracing::error!(model = %model.name, error = %chain, "Model failed; its previous version stays published.");
+            result.error = Some(chain);
+        }
+    }
+    result
+}
+
+/// `error: cause: cause` on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+async fn build_source(shared: &Shared, model: &Model, source: &'static Source, result: &mut ModelResult) -> Result<()> {
+    let files = ingest::discover(&shared.config.input, source.name)?;
+    if files.is_empty() {
+        return Err(Error::Source {
+            source_name: source.name.to_string(),
+            message: format!(
+                "no input found: expected {0}/{1}.csv or CSV files under {0}/{1}/",
+                shared.config.input.display(),
+                source.name
+            ),
+        });
+    }
+    let bronze_stage = shared.staging.join("bronze").join(&model.name);
+    let quarantine_stage = shared.staging.join("_quarantine").join(source.name);
+    let report = {
+        let (b, q, opts) = (bronze_stage.clone(), quarantine_stage.clone(), shared.ingest.clone());
+        tokio::task::spawn_blocking(move || ingest::ingest_source(source, &files, &b, &q, &opts)).await??
+    };
+    result.rows_written = report.rows;
+    result.quarantined_rows = report.quarantined;
+    if report.quarantined > 0 {
+        tracing::warn!(source = source.name, rows = report.quarantined, "Rows quarantined.");
+    }
+    // The quarantine is published even when the source fails: it says why.
+    write_marker(&shared.run_id, &quarantine_stage, report.quarantined)?;
+    storage::publish_dir(&quarantine_stage, &shared.layout.quarantine_dir(source.name))?;
+    report.check_bad_fraction(source.name, shared.config.max_bad_row_fraction)?;
+    if let Some(pk) = source.primary_key() {
+        let df = shared
+            .ctx
+            .read_parquet(format!("{}/", bronze_stage.display()), ParquetReadOptions::default())
+            .await?
+            .aggregate(vec![], vec![count(lit(1)).alias("n"), count_distinct(col(pk.name)).alias("d")])?;
+        let batches = df.collect().await?;
+        let value = |name: &str| -> i64 {
+            batches
+                .first()
+                .and_then(|b| b.column_by_name(name))
+                .and_then(|a| a.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+                .map_or(0, |a| a.value(0))
+        };
+        let duplicates = (value("n") - value("d")).max(0) as u64;
+        if duplicates > 0 {
+            tracing::info!(source = source.name, duplicates, "Duplicate primary keys found; silver keeps one row per key.");
+        }
+        result.duplicates_dropped = Some(duplicates);
+    }
+    publish(shared, model, &bronze_stage, report.rows).await
+}
+
+async fn build_sql(shared: &Shared, model: &Model, sql: &str, result: &mut ModelResult) -> Result<()> {
+    let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
+    let df = shared.ctx.sql(sql).await.map_err(|e| Error::Model {
+        name: model.name.clone(),
+        path: PathBuf::from(model.origin()),
+        source: Box::new(Error::DataFusion(e)),
+    })?;
+    let rows = writer::write_dataframe(df, &stage, &shared.props).await?;
+    result.rows_written = rows;
+    publish(shared, model, &stage, rows).await
+}
+
+/// Marker, atomic swap into place, then make the new version queryable.
+async fn publish(shared: &Shared, model: &Model, stage: &Path, rows: u64) -> Result<()> {
+    write_marker(&shared.run_id, stage, rows)?;
+    let target = shared.layout.table_dir(model.layer.as_str(), &model.name);
+    storage::publish_dir(stage, &target)?;
+    register_table(&shared.ctx, &model.name, &target).await
+}
+
+fn write_marker(run_id: &str, dir: &Path, rows: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("cannot list staging folder", dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
+    files.sort();
+    let marker = serde_json::json!({ "run_id": run_id, "rows": rows, "files": files });
+    std::fs::write(dir.join(SUCCESS_MARKER), serde_json::to_vec_pretty(&marker)?)
+        .map_err(|e| Error::io("cannot write marker", dir, e))
+}

@@ -1,0 +1,293 @@
+//! The output root: layout, Parquet settings, atomic publish and the run lock.
+//!
+//! Every table is first written under `<root>/_staging/<run_id>/` and becomes
+//! visible only through one atomic directory exchange (`renameat2` with
+//! `RENAME_EXCHANGE` on Linux), so a reader sees the previous complete version
+//! or the new complete one, never a mix. A run killed before that leaves only
+//! its staging folder behind, which the next run removes.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Name of the marker written into every published table folder.
+pub const SUCCESS_MARKER: &str = "_SUCCESS";
+
+/// Paths of one output root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+
+    /// `<root>/<layer>/<table>`, the published table.
+    pub fn table_dir(&self, layer: &str, table: &str) -> PathBuf {
+        self.root.join(layer).join(table)
+    }
+
+    /// `<root>/_quarantine/<source>`.
+    pub fn quarantine_dir(&self, source: &str) -> PathBuf {
+        self.root.join("_quarantine").join(source)
+    }
+
+    /// Staging area of one run; `_`-prefixed so readers of the root skip it.
+    pub fn staging_root(&self) -> PathBuf {
+        self.root.join("_staging")
+    }
+
+    pub fn staging_dir(&self, run_id: &str) -> PathBuf {
+        self.staging_root().join(run_id)
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("_runs")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("_lock")
+    }
+}
+
+/// Parquet settings of every file medallion writes (SPEC §2): ZSTD, page
+/// statistics, bounded row groups.
+pub fn writer_properties(config: &Config) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(config.zstd_level)?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(config.row_group_rows))
+        .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
+/// Atomically replace `target` with the fully written folder `staged`.
+///
+/// On return the previous version (if any) is gone and `staged` no longer exists.
+pub fn publish_dir(staged: &Path, target: &Path) -> Result<()> {
+    let parent = target
+        .parent()
+        .ok_or_else(|| Error::Input(format!("table path {} has no parent", target.display())))?;
+    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create output folder", parent, e))?;
+    if target.exists() {
+        exchange(staged, target)?;
+        // `staged` now holds the old version; nobody can reach it any more.
+        fs::remove_dir_all(staged).map_err(|e| Error::io("cannot remove replaced version", staged, e))?;
+    } else {
+        fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
+    }
+    Ok(())
+}
+
+/// Swap two directory entries in one system call.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes()).map_err(|_| Error::Input(format!("path {} holds a NUL byte", a.display())))?;
+    let cb = CString::new(b.as_os_str().as_bytes()).map_err(|_| Error::Input(format!("path {} holds a NUL byte", b.display())))?;
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        // Filesystems without RENAME_EXCHANGE: fall back to two renames.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => two_step_swap(a, b),
+        _ => Err(Error::io("cannot publish table", b, err)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    two_step_swap(a, b)
+}
+
+/// Not atomic for readers (the table is briefly absent), but never mixed.
+fn two_step_swap(staged: &Path, target: &Path) -> Result<()> {
+    let aside = staged.with_extension("old");
+    fs::rename(target, &aside).map_err(|e| Error::io("cannot move old version aside", target, e))?;
+    fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
+    fs::rename(&aside, staged).map_err(|e| Error::io("cannot park old version", &aside, e))?;
+    Ok(())
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
+    let tmp = parent.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut file = fs::File::create(&tmp).map_err(|e| Error::io("cannot create file", &tmp, e))?;
+    file.write_all(bytes).map_err(|e| Error::io("cannot write file", &tmp, e))?;
+    file.sync_all().map_err(|e| Error::io("cannot sync file", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename file into place", path, e))?;
+    Ok(())
+}
+
+/// Who holds the lock of an output root.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockHolder {
+    pub run_id: String,
+    pub pid: u32,
+    pub host: String,
+    pub started_at: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {} on {}, started {})",
+            self.run_id, self.pid, self.host, self.started_at
+        )
+    }
+}
+
+/// The run lock of an output root; released (file removed) on drop.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Take the lock, or fail at once naming the holder. A lock whose holder
+    /// process no longer exists on this host is taken over.
+    pub fn acquire(layout: &Layout, holder: &LockHolder) -> Result<RunLock> {
+        fs::create_dir_all(&layout.root).map_err(|e| Error::io("cannot create output root", &layout.root, e))?;
+        let path = layout.lock_file();
+        let body = serde_json::to_vec_pretty(holder)?;
+        for _ in 0..3 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(&body).map_err(|e| Error::io("cannot write lock", &path, e))?;
+                    return Ok(RunLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let existing = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok());
+                    match existing {
+                        Some(other) if !is_stale(&other) => {
+                            return Err(Error::Locked {
+                                root: layout.root.display().to_string(),
+                                holder: other.to_string(),
+                                lock_file: path,
+                            });
+                        }
+                        Some(other) => {
+                            tracing::warn!(holder = %other, "Taking over a lock left by a process that no longer runs.");
+                            let _ = fs::remove_file(&path);
+                        }
+                        None => {
+                            // Being written right now, or garbage: give the writer a moment.
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                            let still_bad = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok()).is_none();
+                            if still_bad {
+                                tracing::warn!(lock = %path.display(), "Removing an unreadable lock file.");
+                                let _ = fs::remove_file(&path);
+                            }
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io("cannot create lock", &path, e)),
+            }
+        }
+        Err(Error::Locked {
+            root: layout.root.display().to_string(),
+            holder: "another run (the lock changed hands while we waited)".into(),
+            lock_file: path,
+        })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// This host's name, for lock files.
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A holder is stale when it ran on this host and its process is gone.
+fn is_stale(holder: &LockHolder) -> bool {
+    holder.host == host_name() && !process_alive(holder.pid)
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_replaces_whole_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("gold/t");
+        let staged = tmp.path().join("_staging/r1/t");
+        fs::create_dir_all(&staged).unwrap();
+        fs::write(staged.join("a.parquet"), b"v1").unwrap();
+        publish_dir(&staged, &target).unwrap();
+        assert_eq!(fs::read(target.join("a.parquet")).unwrap(), b"v1");
+        let staged = tmp.path().join("_staging/r2/t");
+        fs::create_dir_all(&staged).unwrap();
+        fs::write(staged.join("b.parquet"), b"v2").unwrap();
+        publish_dir(&staged, &target).unwrap();
+        assert!(!target.join("a.parquet").exists());
+        assert_eq!(fs::read(target.join("b.parquet")).unwrap(), b"v2");
+        assert!(!staged.exists());
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_dead_holders_are_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        let me = LockHolder {
+            run_id: "r1".into(),
+            pid: std::process::id(),
+            host: host_name(),
+            started_at: "now".into(),
+        };
+        let lock = RunLock::acquire(&layout, &me).unwrap();
+        let err = RunLock::acquire(&layout, &LockHolder { run_id: "r2".into(), ..me.clone() }).unwrap_err();
+        assert!(err.to_string().contains("r1"), "{err}");
+        drop(lock);
+        // A holder whose pid does not exist is stale.
+        let dead = LockHolder { run_id: "dead".into(), pid: 0x3fff_fff0, ..me.clone() };
+        fs::write(layout.lock_file(), serde_json::to_vec(&dead).unwrap()).unwrap();
+        let _lock = RunLock::acquire(&layout, &me).unwrap();
+    }
+}

@@ -1,0 +1,44 @@
+-- silver_order_items: one row per order_item_id (grain) whose order exists in
+-- silver_orders (so also on or before the as-of date); items of a missing
+-- order are excluded everywhere (SPEC §3). A missing product keeps the line
+-- with cost 0. Line money is rounded to cents, half away from zero:
+--   line_revenue = quantity × unit_price × (1 − discount)
+--   line_profit  = quantity × (unit_price × (1 − discount) − cost)
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by order_item_id
+            order by _source_file desc, _source_line desc
+        ) as version_rank
+    from bronze_order_items
+),
+
+items as (
+    select * from ranked where version_rank = 1
+),
+
+final as (
+    select
+        i.order_item_id,
+        i.order_id,
+        i.product_id,
+        i.quantity,
+        i.unit_price,
+        coalesce(i.discount, 0) as discount,
+        coalesce(p.cost, 0) as unit_cost,
+        p.product_id is not null as product_known,
+        cast(
+            i.quantity * i.unit_price * (1 - coalesce(i.discount, 0))
+            as decimal(18, 2)
+        ) as line_revenue,
+        cast(
+            i.quantity * (i.unit_price * (1 - coalesce(i.discount, 0)) - coalesce(p.cost, 0))
+            as decimal(18, 2)
+        ) as line_profit
+    from items as i
+    inner join silver_orders as o on o.order_id = i.order_id
+    left join silver_products as p on p.product_id = i.product_id
+)
+
+select * from final

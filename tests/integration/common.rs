@@ -1,0 +1,122 @@
+//! Helpers: run the pipeline on a fixture into a temp output root and read
+//! tables back as sorted text rows (never Parquet bytes).
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use medallion::config::Config;
+use medallion::runner::{self, RunRequest, RunResults};
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    project_root().join("tests/fixtures").join(name)
+}
+
+pub fn as_of(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A config reading `input`, writing `output`, with the project's SQL models.
+pub fn config(input: &Path, output: &Path) -> Config {
+    Config {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        models: project_root().join("sql"),
+        // The fixtures hold a malformed row of each kind on purpose.
+        max_bad_row_fraction: 0.3,
+        target_partitions: 2,
+        ..Config::default()
+    }
+}
+
+pub async fn run(config: Config, date: &str) -> RunResults {
+    runner::run(RunRequest {
+        config,
+        as_of: as_of(date),
+        select: vec![],
+        layer: None,
+        arguments: vec!["test".into()],
+    })
+    .await
+    .expect("the run starts")
+}
+
+/// Rows of a published table (or any query over it) as `a | b | c` lines,
+/// sorted. Floats print with 6 decimals; NULL prints as `NULL`.
+pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&str>) -> Vec<String> {
+    let ctx = SessionContext::new();
+    let dir = output.join(layer).join(table);
+    ctx.register_parquet(table, &format!("{}/", dir.display()), ParquetReadOptions::default())
+        .await
+        .unwrap();
+    let sql = sql.map(str::to_string).unwrap_or_else(|| format!("select * from {table}"));
+    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let formatters: Vec<Box<dyn Fn(usize) -> String>> = batch
+            .columns()
+            .iter()
+            .map(|array| -> Box<dyn Fn(usize) -> String> {
+                if array.data_type() == &DataType::Float64 {
+                    let a = array.as_any().downcast_ref::<Float64Array>().unwrap().clone();
+                    Box::new(move |i| if a.is_null(i) { "NULL".into() } else { format!("{:.6}", a.value(i)) })
+                } else {
+                    let array = array.clone();
+                    let options = options.clone();
+                    Box::new(move |i| ArrayFormatter::try_new(array.as_ref(), &options).unwrap().value(i).to_string())
+                }
+            })
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(formatters.iter().map(|f| f(i)).collect::<Vec<_>>().join(" | "));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Column names and types of a published table, as `name: Type` lines.
+pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String> {
+    let ctx = SessionContext::new();
+    let dir = output.join(layer).join(table);
+    let df = ctx.read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default()).await.unwrap();
+    df.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
+}
+
+/// Expected rows from a hand-written block: one row per non-empty line, sorted.
+pub fn expected(text: &str) -> Vec<String> {
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join(" | "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Every file under `dir` with its bytes, for before/after comparisons.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
