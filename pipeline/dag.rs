@@ -131,13 +131,17 @@ impl Dag {
                     suggestion(name, self.index.keys())
                 ))
             })?;
-            chosen.insert(i);
+            // Each closure includes `i` itself; walk both before marking it chosen.
+            let mut reached = BTreeSet::new();
             if up {
-                self.closure(i, true, &mut chosen);
+                self.closure(i, true, &mut reached);
             }
             if down {
-                self.closure(i, false, &mut chosen);
+                reached.remove(&i);
+                self.closure(i, false, &mut reached);
             }
+            reached.insert(i);
+            chosen.extend(reached);
         }
         Ok(chosen
             .into_iter()

@@ -159,7 +159,6 @@ impl Builder {
 struct TableSink {
     schema: SchemaRef,
     writer: ArrowWriter<File>,
-    path: PathBuf,
 }
 
 impl TableSink {
@@ -168,7 +167,7 @@ impl TableSink {
         let path = dir.join("part-00000.parquet");
         let file = File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
-        Ok(TableSink { schema, writer, path })
+        Ok(TableSink { schema, writer })
     }
 
     fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
@@ -181,7 +180,6 @@ impl TableSink {
 
     fn close(self) -> Result<()> {
         self.writer.close()?;
-        let _ = &self.path;
         Ok(())
     }
 }
@@ -289,9 +287,13 @@ impl<'a> IngestState<'a> {
 
     fn read_file(&mut self, file: &InputFile, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
         let handle = File::open(&file.path).map_err(|e| Error::io("cannot open input file", &file.path, e))?;
+        // Records end at `\n` only: with the default CRLF terminator the csv
+        // crate reports the line *before* each record of a CRLF file. A `\r`
+        // left at the end of the last field is whitespace and trimmed.
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(BufReader::with_capacity(1 << 20, handle));
         let mut record = ByteRecord::new();
         let header_read = reader
@@ -314,9 +316,12 @@ impl<'a> IngestState<'a> {
                 break;
             }
             let line = record.position().map_or(0, |p| p.line());
+            if is_blank(&record) {
+                continue;
+            }
             match self.parse_row(&record, &mapping, header_len) {
                 Ok(()) => {
-                    self.append_row(&record, &mapping);
+                    self.append_row(&record);
                     self.lineage.append(&file.name, line);
                     self.report.rows += 1;
                 }
@@ -399,7 +404,7 @@ impl<'a> IngestState<'a> {
         Ok(())
     }
 
-    fn append_row(&mut self, record: &ByteRecord, _mapping: &[Option<usize>]) {
+    fn append_row(&mut self, record: &ByteRecord) {
         for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
             match (builder, *cell) {
                 (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
@@ -491,10 +496,21 @@ fn describe(column: &Column) -> String {
     }
 }
 
+/// A line holding nothing but whitespace (such as a trailing `\r\n`).
+fn is_blank(record: &ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
+}
+
 /// The record as one CSV line, quoting as needed; invalid UTF-8 is shown lossily.
 fn raw_values(record: &ByteRecord) -> String {
+    // Drop the `\r` a CRLF line leaves on the last field.
+    let fields: ByteRecord = record
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i + 1 == record.len() { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
+        .collect();
     let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
-    if writer.write_byte_record(record).is_err() {
+    if writer.write_byte_record(&fields).is_err() {
         return String::new();
     }
     let bytes = writer.into_inner().unwrap_or_default();

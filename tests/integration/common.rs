@@ -83,12 +83,13 @@ pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&st
     rows
 }
 
-/// Column names and types of a published table, as `name: Type` lines.
+/// Column names and types stored in a published table's first Parquet file
+/// (the Arrow schema BI readers such as pyarrow and Polars see), as `name: Type` lines.
 pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String> {
-    let ctx = SessionContext::new();
-    let dir = output.join(layer).join(table);
-    let df = ctx.read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default()).await.unwrap();
-    df.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
+    let path = output.join(layer).join(table).join("part-00000.parquet");
+    let file = std::fs::File::open(&path).unwrap();
+    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    builder.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
 }
 
 /// Expected rows from a hand-written block: one row per non-empty line, sorted.

@@ -48,7 +48,7 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // Growth vs the previous calendar month: April has no March → NULL;
     // May 100 × (750 − 200) / 200 = 275; June 100 × (100 − 750) / 750 = −86.666667;
     // July −49; August 100 × 979 / 51 = 1919.607843; September
-    // 100 × (17.49 − 1030) / 1030 = −98.301942; October 100 × (1400 − 17.49) / 17.49 = 7904.631218.
+    // 100 × (17.49 − 1030) / 1030 = −98.301942; October 100 × (1400 − 17.49) / 17.49 = 7904.574042.
     assert_eq!(
         table_rows(o, "gold", "gold_sales_monthly", None).await,
         expected(
@@ -60,7 +60,7 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
             2026-07-01 | 51.00   | 1 | 1 | 51.00   | -49.000000
             2026-08-01 | 1030.00 | 1 | 1 | 1030.00 | 1919.607843
             2026-09-01 | 17.49   | 1 | 1 | 17.49   | -98.301942
-            2026-10-01 | 1400.00 | 5 | 5 | 280.00  | 7904.631218
+            2026-10-01 | 1400.00 | 5 | 5 | 280.00  | 7904.574042
             "
         )
     );

@@ -117,6 +117,7 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
     let first = medallion_run().output().unwrap();
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let before = published(out.path());
+    let first_run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap()).unwrap();
 
     let mut child = medallion_run().spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -126,7 +127,13 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the run ended before it was killed: make the data larger");
+    let latest_run = |root: &Path| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("_runs/latest.json")).unwrap()).unwrap();
+        v["run_id"].as_str().unwrap().to_string()
+    };
 
     // Each table is either exactly the old version or a complete new one
     // (its marker lists exactly the files present): never a mix.
@@ -157,6 +164,7 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         assert_eq!(listed, present, "{} is a mix of versions", table.display());
     }
     assert!(unchanged > 0, "the run was killed before it could publish everything");
+    assert_eq!(latest_run(out.path()), first_run["run_id"].as_str().unwrap(), "the killed run wrote no results");
 
     // The dead run's lock and staging do not block the next run.
     let third = medallion_run().output().unwrap();
