@@ -25,7 +25,7 @@ def main() -> int:
     for table in tables:
         dataset = ds.dataset(table, format="parquet")
         arrow_rows = dataset.count_rows()
-        duck_rows = duckdb.sql(f"select count(*) from read_parquet('{table}/**/*.parquet')").fetchone()[0]
+        duck_rows = duckdb.sql(f"select count(*) from read_parquet('{table}/**/*.parquet')").fetchall()[0][0]
         if arrow_rows != duck_rows:
             failures.append(f"{table.name}: pyarrow {arrow_rows} rows, duckdb {duck_rows}")
         for field in dataset.schema:
