@@ -8,14 +8,16 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::catalog::{Layer, ModelKind};
-use crate::cli::{Cli, Command, CommonArgs, LayerArg, LineageArgs, LineageFormat, QueryArgs, QueryFormat, RunArgs};
+use crate::cli::{
+    Cli, Command, CommonArgs, LayerArg, LineageArgs, LineageFormat, QueryArgs, QueryFormat, RunArgs,
+};
 use crate::config::Config;
 use crate::dag::Dag;
 use crate::engine::{self, RunContext};
 use crate::error::{Error, Result};
+use crate::generate;
 use crate::runner::{self, RunRequest};
 use crate::storage::{Layout, SUCCESS_MARKER};
-use crate::generate;
 
 /// Run one parsed command line.
 pub async fn dispatch(cli: Cli) -> Result<()> {
@@ -30,17 +32,26 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
                 end_date: args.end_date,
             })?;
             // One line per source: daily folders are summed.
-            let mut per_source: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+            let mut per_source: std::collections::BTreeMap<String, (usize, usize)> =
+                Default::default();
             for (file, rows) in summary {
                 let relative = file.strip_prefix(&args.out).unwrap_or(&file);
-                let source = relative.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+                let source = relative
+                    .components()
+                    .next()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let entry = per_source.entry(source).or_default();
                 entry.0 += 1;
                 entry.1 += rows;
             }
             let mut out = std::io::stdout().lock();
             for (source, (files, rows)) in per_source {
-                let _ = writeln!(out, "{rows:>10} rows  {files:>4} file(s)  {}", args.out.join(source).display());
+                let _ = writeln!(
+                    out,
+                    "{rows:>10} rows  {files:>4} file(s)  {}",
+                    args.out.join(source).display()
+                );
             }
             Ok(())
         }
@@ -102,7 +113,9 @@ async fn run(args: RunArgs) -> Result<()> {
         return Ok(());
     }
     let results = runner::run(request).await?;
-    let _ = std::io::stdout().lock().write_all(results.summary_table().as_bytes());
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(results.summary_table().as_bytes());
     results.outcome()
 }
 
@@ -117,9 +130,19 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
         dag.len(),
         layout.root.display()
     );
-    for (n, model) in dag.ordered().filter(|m| selected.contains(&m.name)).enumerate() {
+    for (n, model) in dag
+        .ordered()
+        .filter(|m| selected.contains(&m.name))
+        .enumerate()
+    {
         let reads = match &model.kind {
-            ModelKind::Source(s) => format!("{}/{}.csv or {}/{}/*.csv", request.config.input.display(), s.name, request.config.input.display(), s.name),
+            ModelKind::Source(s) => format!(
+                "{}/{}.csv or {}/{}/*.csv",
+                request.config.input.display(),
+                s.name,
+                request.config.input.display(),
+                s.name
+            ),
             ModelKind::Sql { .. } => model.deps.join(", "),
         };
         out.push_str(&format!(
@@ -127,7 +150,9 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
             n + 1,
             model.name,
             reads,
-            layout.table_dir(model.layer.as_str(), &model.name).display()
+            layout
+                .table_dir(model.layer.as_str(), &model.name)
+                .display()
         ));
     }
     Ok(out)
@@ -147,7 +172,11 @@ pub fn render_lineage(dag: &Dag, format: LineageFormat) -> Result<String> {
     match format {
         LineageFormat::Text => {
             for m in dag.ordered() {
-                let deps = if m.deps.is_empty() { "(source)".to_string() } else { format!("<- {}", m.deps.join(", ")) };
+                let deps = if m.deps.is_empty() {
+                    "(source)".to_string()
+                } else {
+                    format!("<- {}", m.deps.join(", "))
+                };
                 out.push_str(&format!("{:<6} {:<36} {deps}\n", m.layer.as_str(), m.name));
             }
         }
@@ -189,12 +218,26 @@ pub async fn register_published(ctx: &SessionContext, root: &Path) -> Result<Vec
     let mut names = Vec::new();
     for layer in Layer::ALL {
         let dir = root.join(layer.as_str());
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut tables: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(SUCCESS_MARKER).exists()).collect();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut tables: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join(SUCCESS_MARKER).exists())
+            .collect();
         tables.sort();
         for path in tables {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            ctx.register_parquet(&name, &format!("{}/", path.display()), ParquetReadOptions::default()).await?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            ctx.register_parquet(
+                &name,
+                &format!("{}/", path.display()),
+                ParquetReadOptions::default(),
+            )
+            .await?;
             names.push(name);
         }
     }
@@ -224,9 +267,14 @@ async fn query(args: QueryArgs) -> Result<()> {
 /// Render query results as a table, CSV or JSON rows.
 pub fn format_batches(batches: &[RecordBatch], format: QueryFormat) -> Result<String> {
     Ok(match format {
-        QueryFormat::Table => format!("{}\n", datafusion::arrow::util::pretty::pretty_format_batches(batches)?),
+        QueryFormat::Table => format!(
+            "{}\n",
+            datafusion::arrow::util::pretty::pretty_format_batches(batches)?
+        ),
         QueryFormat::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(Vec::new());
             for b in batches {
                 writer.write(b)?;
             }

@@ -12,7 +12,7 @@ use datafusion::sql::resolve::resolve_table_references;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use crate::error::{Error, Result};
-use crate::ingest::{Source, SOURCES};
+use crate::ingest::{SOURCES, Source};
 
 /// The medallion layers, in data-flow order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -47,7 +47,11 @@ impl std::str::FromStr for Layer {
         Layer::ALL
             .into_iter()
             .find(|l| l.as_str() == s.to_ascii_lowercase())
-            .ok_or_else(|| Error::Config(format!("unknown layer `{s}`: expected bronze, silver or gold")))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown layer `{s}`: expected bronze, silver or gold"
+                ))
+            })
     }
 }
 
@@ -125,7 +129,8 @@ fn load_sql_model(path: &Path, layer: Layer) -> Result<Model> {
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let sql = std::fs::read_to_string(path).map_err(|e| wrap(Error::io("cannot read model", path, e)))?;
+    let sql =
+        std::fs::read_to_string(path).map_err(|e| wrap(Error::io("cannot read model", path, e)))?;
     let deps = sql_dependencies(&sql).map_err(wrap)?;
     Ok(Model {
         name,
@@ -147,8 +152,11 @@ pub fn sql_dependencies(sql: &str) -> Result<Vec<String>> {
             statements.len()
         )));
     }
-    let statement = statements.pop_front().ok_or_else(|| Error::Input("empty model".into()))?;
-    let is_query = matches!(&statement, Statement::Statement(s) if matches!(**s, SqlStatement::Query(_)));
+    let statement = statements
+        .pop_front()
+        .ok_or_else(|| Error::Input("empty model".into()))?;
+    let is_query =
+        matches!(&statement, Statement::Statement(s) if matches!(**s, SqlStatement::Query(_)));
     if !is_query {
         return Err(Error::Input(
             "a model must be a query (SELECT … or WITH … SELECT …), not DDL or DML".into(),

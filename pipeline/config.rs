@@ -116,9 +116,10 @@ impl Variables {
         let (name, value) = assignment.split_once('=').ok_or_else(|| {
             Error::Config(format!("--var expects name=value, got `{assignment}`"))
         })?;
-        let number: f64 = value.trim().parse().map_err(|_| {
-            Error::Config(format!("--var {name}: `{value}` is not a number"))
-        })?;
+        let number: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| Error::Config(format!("--var {name}: `{value}` is not a number")))?;
         let mut map = serde_json::to_value(&*self)?;
         let obj = map
             .as_object_mut()
@@ -177,20 +178,40 @@ impl Config {
                 "max_bad_row_fraction must be within 0..=1",
             ),
             (self.batch_rows > 0, "batch_rows must be > 0"),
-            (self.max_concurrent_models > 0, "max_concurrent_models must be > 0"),
-            (self.row_group_rows > 0, "row_group_rows must be > 0"),
-            ((1..=22).contains(&self.zstd_level), "zstd_level must be within 1..=22"),
-            (v.new_customer_days >= 0.0, "variables.new_customer_days must be >= 0"),
-            (v.clv_lifespan_years > 0.0, "variables.clv_lifespan_years must be > 0"),
             (
-                0.0 <= v.best_seller_rank && v.best_seller_rank <= v.good_rank && v.good_rank <= v.moderate_rank && v.moderate_rank <= 1.0,
+                self.max_concurrent_models > 0,
+                "max_concurrent_models must be > 0",
+            ),
+            (self.row_group_rows > 0, "row_group_rows must be > 0"),
+            (
+                (1..=22).contains(&self.zstd_level),
+                "zstd_level must be within 1..=22",
+            ),
+            (
+                v.new_customer_days >= 0.0,
+                "variables.new_customer_days must be >= 0",
+            ),
+            (
+                v.clv_lifespan_years > 0.0,
+                "variables.clv_lifespan_years must be > 0",
+            ),
+            (
+                0.0 <= v.best_seller_rank
+                    && v.best_seller_rank <= v.good_rank
+                    && v.good_rank <= v.moderate_rank
+                    && v.moderate_rank <= 1.0,
                 "variables: need 0 <= best_seller_rank <= good_rank <= moderate_rank <= 1",
             ),
             (
-                0.0 <= v.critical_stock && v.critical_stock <= v.low_stock && v.low_stock <= v.overstock,
+                0.0 <= v.critical_stock
+                    && v.critical_stock <= v.low_stock
+                    && v.low_stock <= v.overstock,
                 "variables: need 0 <= critical_stock <= low_stock <= overstock",
             ),
-            (v.alpha > 0.0 && v.alpha < 1.0, "variables.alpha must be within (0, 1)"),
+            (
+                v.alpha > 0.0 && v.alpha < 1.0,
+                "variables.alpha must be within (0, 1)",
+            ),
         ];
         for (ok, message) in checks {
             if !ok {

@@ -96,7 +96,12 @@ impl Dag {
     pub fn dependants(&self, name: &str) -> Vec<&str> {
         self.index
             .get(name)
-            .map(|&i| self.downstream[i].iter().map(|&j| self.models[j].name.as_str()).collect())
+            .map(|&i| {
+                self.downstream[i]
+                    .iter()
+                    .map(|&j| self.models[j].name.as_str())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -107,7 +112,12 @@ impl Dag {
                 continue;
             }
             if up {
-                stack.extend(self.models[i].deps.iter().filter_map(|d| self.index.get(d).copied()));
+                stack.extend(
+                    self.models[i]
+                        .deps
+                        .iter()
+                        .filter_map(|d| self.index.get(d).copied()),
+                );
             } else {
                 stack.extend(self.downstream[i].iter().copied());
             }
@@ -121,7 +131,11 @@ impl Dag {
         if select.is_empty() {
             chosen.extend(0..self.models.len());
         }
-        for raw in select.iter().flat_map(|s| s.split([',', ' '])).filter(|s| !s.is_empty()) {
+        for raw in select
+            .iter()
+            .flat_map(|s| s.split([',', ' ']))
+            .filter(|s| !s.is_empty())
+        {
             let up = raw.starts_with('+');
             let down = raw.ends_with('+') && raw.len() > 1;
             let name = raw.trim_matches('+');
@@ -177,7 +191,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -225,21 +241,51 @@ mod tests {
 
     #[test]
     fn unknown_tables_and_cycles_name_the_model() {
-        let err = Dag::build(vec![model("gold_a", Layer::Gold, &["silver_orderz"]), model("silver_orders", Layer::Silver, &[])]).unwrap_err();
+        let err = Dag::build(vec![
+            model("gold_a", Layer::Gold, &["silver_orderz"]),
+            model("silver_orders", Layer::Silver, &[]),
+        ])
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("gold_a") && msg.contains("silver_orderz") && msg.contains("did you mean `silver_orders`"), "{msg}");
-        let err = Dag::build(vec![model("a", Layer::Gold, &["b"]), model("b", Layer::Gold, &["a"])]).unwrap_err();
+        assert!(
+            msg.contains("gold_a")
+                && msg.contains("silver_orderz")
+                && msg.contains("did you mean `silver_orders`"),
+            "{msg}"
+        );
+        let err = Dag::build(vec![
+            model("a", Layer::Gold, &["b"]),
+            model("b", Layer::Gold, &["a"]),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("cycle"), "{err}");
     }
 
     #[test]
     fn selection_operators() {
         let dag = sample();
-        let s = |sel: &[&str], layer| dag.select(&sel.iter().map(|s| s.to_string()).collect::<Vec<_>>(), layer).unwrap().into_iter().collect::<Vec<_>>();
+        let s = |sel: &[&str], layer| {
+            dag.select(
+                &sel.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                layer,
+            )
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>()
+        };
         assert_eq!(s(&["gold_a"], None), vec!["gold_a"]);
-        assert_eq!(s(&["+gold_a"], None), vec!["bronze_x", "bronze_y", "gold_a", "silver_x", "silver_y"]);
-        assert_eq!(s(&["silver_x+"], None), vec!["gold_a", "gold_b", "silver_x"]);
-        assert_eq!(s(&["+silver_x+"], None), vec!["bronze_x", "gold_a", "gold_b", "silver_x"]);
+        assert_eq!(
+            s(&["+gold_a"], None),
+            vec!["bronze_x", "bronze_y", "gold_a", "silver_x", "silver_y"]
+        );
+        assert_eq!(
+            s(&["silver_x+"], None),
+            vec!["gold_a", "gold_b", "silver_x"]
+        );
+        assert_eq!(
+            s(&["+silver_x+"], None),
+            vec!["bronze_x", "gold_a", "gold_b", "silver_x"]
+        );
         assert_eq!(s(&[], Some(Layer::Silver)), vec!["silver_x", "silver_y"]);
         assert!(dag.select(&["nope".into()], None).is_err());
     }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, ArrayRef, Date32Array, Int64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{exec_err, DataFusionError, ScalarValue};
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::Config;
@@ -42,7 +42,10 @@ pub fn session_context(config: &Config, run: &RunContext) -> SessionContext {
         .with_target_partitions(partitions)
         .with_information_schema(true)
         // Plain Utf8 rather than Utf8View: what every BI reader of our Parquet understands.
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", false)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
         .set_str("datafusion.execution.time_zone", "+00:00");
     let ctx = SessionContext::new_with_config(session);
     register_functions(&ctx, run);
@@ -57,7 +60,9 @@ pub fn register_functions(ctx: &SessionContext, run: &RunContext) {
         vec![],
         DataType::Date32,
         Volatility::Immutable,
-        Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Date32(Some(as_of))))),
+        Arc::new(move |_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Date32(Some(as_of))))
+        }),
     ));
 
     let variables = run.variables.clone();
@@ -96,7 +101,9 @@ fn days_between(args: &[ColumnarValue]) -> Result<ColumnarValue, DataFusionError
     };
     if let (ColumnarValue::Scalar(a), ColumnarValue::Scalar(b)) = (later, earlier) {
         let value = match (a, b) {
-            (ScalarValue::Date32(Some(a)), ScalarValue::Date32(Some(b))) => Some(i64::from(*a) - i64::from(*b)),
+            (ScalarValue::Date32(Some(a)), ScalarValue::Date32(Some(b))) => {
+                Some(i64::from(*a) - i64::from(*b))
+            }
             _ => None,
         };
         return Ok(ColumnarValue::Scalar(ScalarValue::Int64(value)));
@@ -107,7 +114,10 @@ fn days_between(args: &[ColumnarValue]) -> Result<ColumnarValue, DataFusionError
     };
     let a = later.clone().into_array(rows)?;
     let b = earlier.clone().into_array(rows)?;
-    let (Some(a), Some(b)) = (a.as_any().downcast_ref::<Date32Array>(), b.as_any().downcast_ref::<Date32Array>()) else {
+    let (Some(a), Some(b)) = (
+        a.as_any().downcast_ref::<Date32Array>(),
+        b.as_any().downcast_ref::<Date32Array>(),
+    ) else {
         return exec_err!("days_between expects Date32 arguments");
     };
     let out: Int64Array = a

@@ -59,12 +59,17 @@ pub enum Error {
 
     /// A source file is unusable as a whole (missing column, not UTF-8, too many bad rows).
     #[error("source {source_name}: {message}")]
-    Source { source_name: String, message: String },
+    Source {
+        source_name: String,
+        message: String,
+    },
 
     #[error("input: {0}")]
     Input(String),
 
-    #[error("output root {root} is locked by run {holder}; wait for it to finish or, if that process is gone on another host, delete {lock_file}")]
+    #[error(
+        "output root {root} is locked by run {holder}; wait for it to finish or, if that process is gone on another host, delete {lock_file}"
+    )]
     Locked {
         root: String,
         holder: String,
@@ -135,7 +140,11 @@ impl Error {
     fn is_plan_error(&self) -> bool {
         matches!(
             self,
-            Error::DataFusion(DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..))
+            Error::DataFusion(
+                DataFusionError::Plan(_)
+                    | DataFusionError::SQL(..)
+                    | DataFusionError::SchemaError(..)
+            )
         )
     }
 

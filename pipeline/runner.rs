@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{col, lit, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 use serde::Serialize;
 
 use crate::catalog::{self, Layer, Model, ModelKind};
@@ -83,21 +83,35 @@ pub struct RunResults {
 impl RunResults {
     /// `Ok` when every model succeeded, else the error that sets the exit code.
     pub fn outcome(&self) -> Result<()> {
-        let failed: Vec<&ModelResult> = self.models.iter().filter(|m| m.status == Status::Error).collect();
+        let failed: Vec<&ModelResult> = self
+            .models
+            .iter()
+            .filter(|m| m.status == Status::Error)
+            .collect();
         if failed.is_empty() {
             return Ok(());
         }
         Err(Error::ModelsFailed {
             failed: failed.len(),
             total: self.models.len(),
-            models: failed.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+            models: failed
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             input_caused: failed.iter().all(|m| m.input_error),
         })
     }
 
     /// The end-of-run table: model, rows, quarantined, seconds, status.
     pub fn summary_table(&self) -> String {
-        let width = self.models.iter().map(|m| m.name.len()).max().unwrap_or(5).max(5);
+        let width = self
+            .models
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let mut out = format!(
             "{:<width$}  {:>12}  {:>11}  {:>8}  status\n",
             "model", "rows", "quarantined", "seconds"
@@ -113,7 +127,10 @@ impl RunResults {
                 m.name, m.rows_written, m.quarantined_rows, m.duration_seconds
             ));
         }
-        out.push_str(&format!("run {} ({}): {}\n", self.run_id, self.as_of, self.status));
+        out.push_str(&format!(
+            "run {} ({}): {}\n",
+            self.run_id, self.as_of, self.status
+        ));
         out
     }
 }
@@ -208,7 +225,10 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
         models: results,
     };
     let body = serde_json::to_vec_pretty(&run_results)?;
-    storage::write_atomic(&layout.runs_dir().join(&run_id).join("run_results.json"), &body)?;
+    storage::write_atomic(
+        &layout.runs_dir().join(&run_id).join("run_results.json"),
+        &body,
+    )?;
     storage::write_atomic(&layout.runs_dir().join("latest.json"), &body)?;
     tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
     Ok(run_results)
@@ -216,7 +236,12 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
 
 /// Register the published tables of models this run does not build, and
 /// check every selected model's inputs will exist.
-async fn register_unselected(ctx: &SessionContext, dag: &Dag, selected: &BTreeSet<String>, layout: &Layout) -> Result<()> {
+async fn register_unselected(
+    ctx: &SessionContext,
+    dag: &Dag,
+    selected: &BTreeSet<String>,
+    layout: &Layout,
+) -> Result<()> {
     for model in dag.ordered() {
         if selected.contains(&model.name) {
             continue;
@@ -232,7 +257,11 @@ async fn register_unselected(ctx: &SessionContext, dag: &Dag, selected: &BTreeSe
                 continue;
             }
             let dep_layer = dag.get(dep).map_or("?", |m| m.layer.as_str());
-            if !layout.table_dir(dep_layer, dep).join(SUCCESS_MARKER).exists() {
+            if !layout
+                .table_dir(dep_layer, dep)
+                .join(SUCCESS_MARKER)
+                .exists()
+            {
                 return Err(Error::Config(format!(
                     "model `{}` reads `{dep}`, which is not selected and has never been published under {}; \
                      run with --select +{} to build its inputs too",
@@ -249,13 +278,17 @@ async fn register_unselected(ctx: &SessionContext, dag: &Dag, selected: &BTreeSe
 async fn register_table(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
     let _ = ctx.deregister_table(name)?;
     let url = format!("{}/", dir.display());
-    ctx.register_parquet(name, &url, ParquetReadOptions::default()).await?;
+    ctx.register_parquet(name, &url, ParquetReadOptions::default())
+        .await?;
     Ok(())
 }
 
 /// Run the selected models, respecting dependencies and the concurrency limit.
 async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -> Vec<ModelResult> {
-    let mut pending: Vec<&Model> = dag.ordered().filter(|m| selected.contains(&m.name)).collect();
+    let mut pending: Vec<&Model> = dag
+        .ordered()
+        .filter(|m| selected.contains(&m.name))
+        .collect();
     let mut status: HashMap<String, Status> = HashMap::new();
     let mut results: HashMap<String, ModelResult> = HashMap::new();
     let mut running = tokio::task::JoinSet::new();
@@ -264,15 +297,25 @@ async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -
         let mut i = 0;
         while i < pending.len() && running.len() < limit {
             let model = pending[i];
-            let upstream: Vec<&String> = model.deps.iter().filter(|d| selected.contains(*d)).collect();
-            if let Some(bad) = upstream.iter().find(|d| matches!(status.get(**d), Some(Status::Error | Status::Skipped))) {
+            let upstream: Vec<&String> = model
+                .deps
+                .iter()
+                .filter(|d| selected.contains(*d))
+                .collect();
+            if let Some(bad) = upstream
+                .iter()
+                .find(|d| matches!(status.get(**d), Some(Status::Error | Status::Skipped)))
+            {
                 tracing::warn!(model = %model.name, upstream = %bad, "Model skipped because an upstream model did not succeed.");
                 status.insert(model.name.clone(), Status::Skipped);
                 results.insert(model.name.clone(), skipped(model, bad));
                 pending.remove(i);
                 continue;
             }
-            if upstream.iter().all(|d| status.get(*d) == Some(&Status::Success)) {
+            if upstream
+                .iter()
+                .all(|d| status.get(*d) == Some(&Status::Success))
+            {
                 let shared = Arc::clone(shared);
                 let model = model.clone();
                 running.spawn(async move { build_model(shared, model).await });
@@ -294,7 +337,10 @@ async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -
             None => {
                 // Nothing runs and nothing is ready: only possible if a task vanished.
                 for model in pending.drain(..) {
-                    results.insert(model.name.clone(), skipped(model, "an upstream task that did not report"));
+                    results.insert(
+                        model.name.clone(),
+                        skipped(model, "an upstream task that did not report"),
+                    );
                 }
                 break;
             }
@@ -381,7 +427,12 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-async fn build_source(shared: &Shared, model: &Model, source: &'static Source, result: &mut ModelResult) -> Result<()> {
+async fn build_source(
+    shared: &Shared,
+    model: &Model,
+    source: &'static Source,
+    result: &mut ModelResult,
+) -> Result<()> {
     let files = ingest::discover(&shared.config.input, source.name)?;
     if files.is_empty() {
         return Err(Error::Source {
@@ -396,42 +447,75 @@ async fn build_source(shared: &Shared, model: &Model, source: &'static Source, r
     let bronze_stage = shared.staging.join("bronze").join(&model.name);
     let quarantine_stage = shared.staging.join("_quarantine").join(source.name);
     let report = {
-        let (b, q, opts) = (bronze_stage.clone(), quarantine_stage.clone(), shared.ingest.clone());
-        tokio::task::spawn_blocking(move || ingest::ingest_source(source, &files, &b, &q, &opts)).await??
+        let (b, q, opts) = (
+            bronze_stage.clone(),
+            quarantine_stage.clone(),
+            shared.ingest.clone(),
+        );
+        tokio::task::spawn_blocking(move || ingest::ingest_source(source, &files, &b, &q, &opts))
+            .await??
     };
     result.rows_written = report.rows;
     result.quarantined_rows = report.quarantined;
     if report.quarantined > 0 {
-        tracing::warn!(source = source.name, rows = report.quarantined, "Rows quarantined.");
+        tracing::warn!(
+            source = source.name,
+            rows = report.quarantined,
+            "Rows quarantined."
+        );
     }
     // The quarantine is published even when the source fails: it says why.
     write_marker(&shared.run_id, &quarantine_stage, report.quarantined)?;
-    storage::publish_dir(&quarantine_stage, &shared.layout.quarantine_dir(source.name))?;
+    storage::publish_dir(
+        &quarantine_stage,
+        &shared.layout.quarantine_dir(source.name),
+    )?;
     report.check_bad_fraction(source.name, shared.config.max_bad_row_fraction)?;
     if let Some(pk) = source.primary_key() {
         let df = shared
             .ctx
-            .read_parquet(format!("{}/", bronze_stage.display()), ParquetReadOptions::default())
+            .read_parquet(
+                format!("{}/", bronze_stage.display()),
+                ParquetReadOptions::default(),
+            )
             .await?
-            .aggregate(vec![], vec![count(lit(1)).alias("n"), count_distinct(col(pk.name)).alias("d")])?;
+            .aggregate(
+                vec![],
+                vec![
+                    count(lit(1)).alias("n"),
+                    count_distinct(col(pk.name)).alias("d"),
+                ],
+            )?;
         let batches = df.collect().await?;
         let value = |name: &str| -> i64 {
             batches
                 .first()
                 .and_then(|b| b.column_by_name(name))
-                .and_then(|a| a.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+                .and_then(|a| {
+                    a.as_any()
+                        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                })
                 .map_or(0, |a| a.value(0))
         };
         let duplicates = (value("n") - value("d")).max(0) as u64;
         if duplicates > 0 {
-            tracing::info!(source = source.name, duplicates, "Duplicate primary keys found; silver keeps one row per key.");
+            tracing::info!(
+                source = source.name,
+                duplicates,
+                "Duplicate primary keys found; silver keeps one row per key."
+            );
         }
         result.duplicates_dropped = Some(duplicates);
     }
     publish(shared, model, &bronze_stage, report.rows).await
 }
 
-async fn build_sql(shared: &Shared, model: &Model, sql: &str, result: &mut ModelResult) -> Result<()> {
+async fn build_sql(
+    shared: &Shared,
+    model: &Model,
+    sql: &str,
+    result: &mut ModelResult,
+) -> Result<()> {
     let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
     let df = shared.ctx.sql(sql).await.map_err(|e| Error::Model {
         name: model.name.clone(),
@@ -461,6 +545,9 @@ fn write_marker(run_id: &str, dir: &Path, rows: u64) -> Result<()> {
         .collect();
     files.sort();
     let marker = serde_json::json!({ "run_id": run_id, "rows": rows, "files": files });
-    std::fs::write(dir.join(SUCCESS_MARKER), serde_json::to_vec_pretty(&marker)?)
-        .map_err(|e| Error::io("cannot write marker", dir, e))
+    std::fs::write(
+        dir.join(SUCCESS_MARKER),
+        serde_json::to_vec_pretty(&marker)?,
+    )
+    .map_err(|e| Error::io("cannot write marker", dir, e))
 }

@@ -82,7 +82,8 @@ pub fn publish_dir(staged: &Path, target: &Path) -> Result<()> {
     if target.exists() {
         exchange(staged, target)?;
         // `staged` now holds the old version; nobody can reach it any more.
-        fs::remove_dir_all(staged).map_err(|e| Error::io("cannot remove replaced version", staged, e))?;
+        fs::remove_dir_all(staged)
+            .map_err(|e| Error::io("cannot remove replaced version", staged, e))?;
     } else {
         fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
     }
@@ -94,11 +95,19 @@ pub fn publish_dir(staged: &Path, target: &Path) -> Result<()> {
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let ca = CString::new(a.as_os_str().as_bytes()).map_err(|_| Error::Input(format!("path {} holds a NUL byte", a.display())))?;
-    let cb = CString::new(b.as_os_str().as_bytes()).map_err(|_| Error::Input(format!("path {} holds a NUL byte", b.display())))?;
+    let ca = CString::new(a.as_os_str().as_bytes())
+        .map_err(|_| Error::Input(format!("path {} holds a NUL byte", a.display())))?;
+    let cb = CString::new(b.as_os_str().as_bytes())
+        .map_err(|_| Error::Input(format!("path {} holds a NUL byte", b.display())))?;
     // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
     };
     if rc == 0 {
         return Ok(());
@@ -119,7 +128,8 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
 /// Not atomic for readers (the table is briefly absent), but never mixed.
 fn two_step_swap(staged: &Path, target: &Path) -> Result<()> {
     let aside = staged.with_extension("old");
-    fs::rename(target, &aside).map_err(|e| Error::io("cannot move old version aside", target, e))?;
+    fs::rename(target, &aside)
+        .map_err(|e| Error::io("cannot move old version aside", target, e))?;
     fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
     fs::rename(&aside, staged).map_err(|e| Error::io("cannot park old version", &aside, e))?;
     Ok(())
@@ -131,12 +141,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
     let tmp = parent.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let mut file = fs::File::create(&tmp).map_err(|e| Error::io("cannot create file", &tmp, e))?;
-    file.write_all(bytes).map_err(|e| Error::io("cannot write file", &tmp, e))?;
-    file.sync_all().map_err(|e| Error::io("cannot sync file", &tmp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("cannot write file", &tmp, e))?;
+    file.sync_all()
+        .map_err(|e| Error::io("cannot sync file", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename file into place", path, e))?;
     Ok(())
 }
@@ -170,17 +184,21 @@ impl RunLock {
     /// Take the lock, or fail at once naming the holder. A lock whose holder
     /// process no longer exists on this host is taken over.
     pub fn acquire(layout: &Layout, holder: &LockHolder) -> Result<RunLock> {
-        fs::create_dir_all(&layout.root).map_err(|e| Error::io("cannot create output root", &layout.root, e))?;
+        fs::create_dir_all(&layout.root)
+            .map_err(|e| Error::io("cannot create output root", &layout.root, e))?;
         let path = layout.lock_file();
         let body = serde_json::to_vec_pretty(holder)?;
         for _ in 0..3 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
-                    file.write_all(&body).map_err(|e| Error::io("cannot write lock", &path, e))?;
+                    file.write_all(&body)
+                        .map_err(|e| Error::io("cannot write lock", &path, e))?;
                     return Ok(RunLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok());
+                    let existing = fs::read(&path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok());
                     match existing {
                         Some(other) if !is_stale(&other) => {
                             return Err(Error::Locked {
@@ -196,7 +214,10 @@ impl RunLock {
                         None => {
                             // Being written right now, or garbage: give the writer a moment.
                             std::thread::sleep(std::time::Duration::from_millis(100));
-                            let still_bad = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok()).is_none();
+                            let still_bad = fs::read(&path)
+                                .ok()
+                                .and_then(|b| serde_json::from_slice::<LockHolder>(&b).ok())
+                                .is_none();
                             if still_bad {
                                 tracing::warn!(lock = %path.display(), "Removing an unreadable lock file.");
                                 let _ = fs::remove_file(&path);
@@ -282,11 +303,22 @@ mod tests {
             started_at: "now".into(),
         };
         let lock = RunLock::acquire(&layout, &me).unwrap();
-        let err = RunLock::acquire(&layout, &LockHolder { run_id: "r2".into(), ..me.clone() }).unwrap_err();
+        let err = RunLock::acquire(
+            &layout,
+            &LockHolder {
+                run_id: "r2".into(),
+                ..me.clone()
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("r1"), "{err}");
         drop(lock);
         // A holder whose pid does not exist is stale.
-        let dead = LockHolder { run_id: "dead".into(), pid: 0x3fff_fff0, ..me.clone() };
+        let dead = LockHolder {
+            run_id: "dead".into(),
+            pid: 0x3fff_fff0,
+            ..me.clone()
+        };
         fs::write(layout.lock_file(), serde_json::to_vec(&dead).unwrap()).unwrap();
         let _lock = RunLock::acquire(&layout, &me).unwrap();
     }

@@ -116,9 +116,17 @@ async fn write_partition(
     Ok(rows)
 }
 
-async fn open(path: &Path, schema: &SchemaRef, props: &WriterProperties) -> Result<AsyncArrowWriter<tokio::fs::File>> {
+async fn open(
+    path: &Path,
+    schema: &SchemaRef,
+    props: &WriterProperties,
+) -> Result<AsyncArrowWriter<tokio::fs::File>> {
     let file = tokio::fs::File::create(path)
         .await
         .map_err(|e| Error::io("cannot create staging file", path, e))?;
-    Ok(AsyncArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?)
+    Ok(AsyncArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(props.clone()),
+    )?)
 }

@@ -51,12 +51,19 @@ impl GenerateOptions {
 /// Generate every source; returns each file written with its row count.
 pub fn generate(opts: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     if !(opts.scale > 0.0 && opts.scale <= 100.0) {
-        return Err(Error::Config(format!("--scale must be within (0, 100], got {}", opts.scale)));
+        return Err(Error::Config(format!(
+            "--scale must be within (0, 100], got {}",
+            opts.scale
+        )));
     }
     if !(0.0..=0.5).contains(&opts.dirty_rate) {
-        return Err(Error::Config(format!("--dirty-rate must be within 0..=0.5, got {}", opts.dirty_rate)));
+        return Err(Error::Config(format!(
+            "--dirty-rate must be within 0..=0.5, got {}",
+            opts.dirty_rate
+        )));
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("cannot create output folder", &opts.out, e))?;
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| Error::io("cannot create output folder", &opts.out, e))?;
     let mut written = ecommerce::generate(opts)?;
     written.extend(onboarding::generate(opts)?);
     Ok(written)
@@ -76,13 +83,16 @@ impl CsvOut {
     pub(crate) fn create(opts: &GenerateOptions, relative: &str, header: &[&str]) -> Result<Self> {
         let path = opts.out.join(relative);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("cannot create folder", parent, e))?;
         }
         let file = File::create(&path).map_err(|e| Error::io("cannot create file", &path, e))?;
         let mut writer = csv::WriterBuilder::new()
             .flexible(true)
             .from_writer(BufWriter::with_capacity(1 << 20, file));
-        writer.write_record(header).map_err(|e| csv_error(&path, e))?;
+        writer
+            .write_record(header)
+            .map_err(|e| csv_error(&path, e))?;
         Ok(CsvOut {
             dirt: opts.rng(&format!("dirt:{relative}")),
             path,
@@ -99,19 +109,30 @@ impl CsvOut {
         self.rows += 1;
         if self.dirty_rate > 0.0 && self.dirt.random_bool(self.dirty_rate) {
             let mangled = mangle(&mut self.dirt, fields);
-            return self.writer.write_record(&mangled).map_err(|e| csv_error(&self.path, e));
+            return self
+                .writer
+                .write_record(&mangled)
+                .map_err(|e| csv_error(&self.path, e));
         }
-        self.writer.write_record(fields).map_err(|e| csv_error(&self.path, e))
+        self.writer
+            .write_record(fields)
+            .map_err(|e| csv_error(&self.path, e))
     }
 
     pub(crate) fn finish(mut self) -> Result<(PathBuf, usize)> {
-        self.writer.flush().map_err(|e| Error::io("cannot write file", &self.path, e))?;
+        self.writer
+            .flush()
+            .map_err(|e| Error::io("cannot write file", &self.path, e))?;
         Ok((self.path, self.rows))
     }
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
-    Error::io("cannot write CSV", path, std::io::Error::other(e.to_string()))
+    Error::io(
+        "cannot write CSV",
+        path,
+        std::io::Error::other(e.to_string()),
+    )
 }
 
 /// One of the malformations quarantine must catch.
@@ -136,7 +157,11 @@ fn mangle(rng: &mut ChaCha8Rng, fields: &[String]) -> Vec<String> {
 }
 
 /// Uniform instant in `[start, end)`.
-pub(crate) fn instant_between(rng: &mut impl Rng, start: NaiveDateTime, end: NaiveDateTime) -> NaiveDateTime {
+pub(crate) fn instant_between(
+    rng: &mut impl Rng,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+) -> NaiveDateTime {
     let span = (end - start).num_seconds().max(1);
     start + Duration::seconds(rng.random_range(0..span))
 }
@@ -202,10 +227,19 @@ mod tests {
         let c = tempfile::tempdir().unwrap();
         let files_a = generate(&opts(a.path())).unwrap();
         generate(&opts(b.path())).unwrap();
-        generate(&GenerateOptions { seed: 8, ..opts(c.path()) }).unwrap();
+        generate(&GenerateOptions {
+            seed: 8,
+            ..opts(c.path())
+        })
+        .unwrap();
         assert!(files_a.len() >= 11);
         let read = |root: &Path, rel: &str| std::fs::read(root.join(rel)).unwrap();
-        for rel in ["orders.csv", "customers.csv", "events.csv", "lk_onboarding.csv"] {
+        for rel in [
+            "orders.csv",
+            "customers.csv",
+            "events.csv",
+            "lk_onboarding.csv",
+        ] {
             assert_eq!(read(a.path(), rel), read(b.path(), rel), "{rel}");
             assert_ne!(read(a.path(), rel), read(c.path(), rel), "{rel}");
         }

@@ -20,7 +20,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 
-use super::sources::{quarantine_schema, Check, ColType, Column, Source};
+use super::sources::{Check, ColType, Column, Source, quarantine_schema};
 use super::values;
 use crate::error::{Error, Result};
 
@@ -88,7 +88,8 @@ pub fn discover(input: &Path, source: &str) -> Result<Vec<InputFile>> {
     }
     let dir = input.join(source);
     if dir.is_dir() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list source folder", &dir, e))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list source folder", &dir, e))?;
         let mut daily = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("cannot list source folder", &dir, e))?;
@@ -163,9 +164,11 @@ struct TableSink {
 
 impl TableSink {
     fn create(dir: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create staging folder", dir, e))?;
         let path = dir.join("part-00000.parquet");
-        let file = File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
+        let file =
+            File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
         Ok(TableSink { schema, writer })
     }
@@ -202,7 +205,8 @@ impl Lineage {
 
     fn append(&mut self, file: &str, line: u64) {
         self.file.append_value(file);
-        self.line.append_value(i64::try_from(line).unwrap_or(i64::MAX));
+        self.line
+            .append_value(i64::try_from(line).unwrap_or(i64::MAX));
         self.rows += 1;
     }
 
@@ -233,8 +237,10 @@ pub fn ingest_source(
     quarantine_dir: &Path,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
-    let mut bronze = TableSink::create(bronze_dir, source.bronze_schema(), &opts.writer_properties)?;
-    let mut quarantine = TableSink::create(quarantine_dir, quarantine_schema(), &opts.writer_properties)?;
+    let mut bronze =
+        TableSink::create(bronze_dir, source.bronze_schema(), &opts.writer_properties)?;
+    let mut quarantine =
+        TableSink::create(quarantine_dir, quarantine_schema(), &opts.writer_properties)?;
     let mut state = IngestState::new(source, opts)?;
     for file in files {
         state.read_file(file, &mut bronze, &mut quarantine)?;
@@ -285,8 +291,14 @@ impl<'a> IngestState<'a> {
         }
     }
 
-    fn read_file(&mut self, file: &InputFile, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
-        let handle = File::open(&file.path).map_err(|e| Error::io("cannot open input file", &file.path, e))?;
+    fn read_file(
+        &mut self,
+        file: &InputFile,
+        bronze: &mut TableSink,
+        quarantine: &mut TableSink,
+    ) -> Result<()> {
+        let handle = File::open(&file.path)
+            .map_err(|e| Error::io("cannot open input file", &file.path, e))?;
         // Records end at `\n` only: with the default CRLF terminator the csv
         // crate reports the line *before* each record of a CRLF file. A `\r`
         // left at the end of the last field is whitespace and trimmed.
@@ -296,9 +308,9 @@ impl<'a> IngestState<'a> {
             .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(BufReader::with_capacity(1 << 20, handle));
         let mut record = ByteRecord::new();
-        let header_read = reader
-            .read_byte_record(&mut record)
-            .map_err(|e| self.source_error(format!("{}: cannot read the header: {e}", file.name)))?;
+        let header_read = reader.read_byte_record(&mut record).map_err(|e| {
+            self.source_error(format!("{}: cannot read the header: {e}", file.name))
+        })?;
         if !header_read {
             return Err(self.source_error(format!(
                 "{} is empty: expected a header line naming the columns ({})",
@@ -310,7 +322,11 @@ impl<'a> IngestState<'a> {
         let header_len = record.len();
         loop {
             let more = reader.read_byte_record(&mut record).map_err(|e| {
-                self.source_error(format!("{}: unreadable CSV after line {}: {e}", file.name, record.position().map_or(0, |p| p.line())))
+                self.source_error(format!(
+                    "{}: unreadable CSV after line {}: {e}",
+                    file.name,
+                    record.position().map_or(0, |p| p.line())
+                ))
             })?;
             if !more {
                 break;
@@ -332,7 +348,9 @@ impl<'a> IngestState<'a> {
                     self.report.quarantined += 1;
                 }
             }
-            if self.lineage.rows >= self.opts.batch_rows || self.q_lineage.rows >= self.opts.batch_rows {
+            if self.lineage.rows >= self.opts.batch_rows
+                || self.q_lineage.rows >= self.opts.batch_rows
+            {
                 self.flush(bronze, quarantine)?;
             }
         }
@@ -352,7 +370,11 @@ impl<'a> IngestState<'a> {
     fn map_header(&self, file: &InputFile, header: &ByteRecord) -> Result<Vec<Option<usize>>> {
         let mut names = Vec::with_capacity(header.len());
         for (i, raw) in header.iter().enumerate() {
-            let raw = if i == 0 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw) } else { raw };
+            let raw = if i == 0 {
+                raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+            } else {
+                raw
+            };
             let name = std::str::from_utf8(raw).map_err(|_| {
                 self.source_error(format!(
                     "{}: the header is not valid UTF-8 text; is this really a CSV file? \
@@ -386,7 +408,12 @@ impl<'a> IngestState<'a> {
     }
 
     /// Parse and check every field into `self.cells`; `Err(reason)` quarantines the row.
-    fn parse_row(&mut self, record: &ByteRecord, mapping: &[Option<usize>], header_len: usize) -> Result<(), String> {
+    fn parse_row(
+        &mut self,
+        record: &ByteRecord,
+        mapping: &[Option<usize>],
+        header_len: usize,
+    ) -> Result<(), String> {
         if record.len() != header_len {
             return Err(format!(
                 "expected {header_len} fields as in the header, found {}",
@@ -429,12 +456,16 @@ impl<'a> IngestState<'a> {
 
     fn flush(&mut self, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
         if self.lineage.rows > 0 {
-            let mut columns: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+            let mut columns: Vec<ArrayRef> =
+                self.builders.iter_mut().map(Builder::finish).collect();
             columns.extend(self.lineage.finish(self.opts));
             bronze.write(columns)?;
         }
         if self.q_lineage.rows > 0 {
-            let mut columns: Vec<ArrayRef> = vec![Arc::new(self.q_reason.finish()), Arc::new(self.q_raw.finish())];
+            let mut columns: Vec<ArrayRef> = vec![
+                Arc::new(self.q_reason.finish()),
+                Arc::new(self.q_raw.finish()),
+            ];
             columns.extend(self.q_lineage.finish(self.opts));
             quarantine.write(columns)?;
         }
@@ -472,7 +503,9 @@ fn parse_cell(column: &Column, raw: &[u8], index: usize) -> Result<Cell, String>
     let ok = match (column.check, cell) {
         (Check::IntRange(lo, hi), Cell::Int(v)) => (lo..=hi).contains(&v),
         (Check::DecRange(lo, hi), Cell::Dec(v)) => (lo..=hi).contains(&v),
-        (Check::OneOf(allowed), Cell::Str(_)) => allowed.iter().any(|a| a.eq_ignore_ascii_case(text)),
+        (Check::OneOf(allowed), Cell::Str(_)) => {
+            allowed.iter().any(|a| a.eq_ignore_ascii_case(text))
+        }
         _ => true,
     };
     if !ok {
@@ -507,12 +540,22 @@ fn raw_values(record: &ByteRecord) -> String {
     let fields: ByteRecord = record
         .iter()
         .enumerate()
-        .map(|(i, f)| if i + 1 == record.len() { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
+        .map(|(i, f)| {
+            if i + 1 == record.len() {
+                f.strip_suffix(b"\r").unwrap_or(f)
+            } else {
+                f
+            }
+        })
         .collect();
-    let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
     if writer.write_byte_record(&fields).is_err() {
         return String::new();
     }
     let bytes = writer.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes).trim_end_matches(['\r', '\n']).to_string()
+    String::from_utf8_lossy(&bytes)
+        .trim_end_matches(['\r', '\n'])
+        .to_string()
 }

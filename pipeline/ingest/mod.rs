@@ -7,5 +7,5 @@ pub mod csv;
 pub mod sources;
 pub mod values;
 
-pub use self::csv::{discover, ingest_source, IngestOptions, IngestReport, InputFile};
-pub use sources::{source, Source, SOURCES};
+pub use self::csv::{IngestOptions, IngestReport, InputFile, discover, ingest_source};
+pub use sources::{SOURCES, Source, source};

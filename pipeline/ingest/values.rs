@@ -16,7 +16,9 @@ pub fn parse_date(s: &str) -> Result<i32, String> {
     let shaped = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shaped {
         return Err(format!("`{s}` is not a date (expected YYYY-MM-DD)"));
     }
@@ -37,9 +39,7 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
     let utc = chrono::Utc;
     string_to_datetime(&utc, s)
         .map(|dt| dt.timestamp_micros())
-        .map_err(|_| {
-            format!("`{s}` is not a timestamp (expected YYYY-MM-DD HH:MM:SS or ISO 8601)")
-        })
+        .map_err(|_| format!("`{s}` is not a timestamp (expected YYYY-MM-DD HH:MM:SS or ISO 8601)"))
 }
 
 /// A 64-bit integer (optional leading sign, digits only).
@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(parse_timestamp("2026-10-31T00:00:00Z"), Ok(base));
         assert_eq!(parse_timestamp("2026-10-31T02:00:00+02:00"), Ok(base));
         assert_eq!(parse_timestamp("2026-10-30T21:00:00-03:00"), Ok(base));
-        assert_eq!(parse_timestamp("2026-10-31 00:00:00.000250"), Ok(base + 250));
+        assert_eq!(
+            parse_timestamp("2026-10-31 00:00:00.000250"),
+            Ok(base + 250)
+        );
         assert!(parse_timestamp("2026-10-31").is_err());
         assert!(parse_timestamp("yesterday at noon").is_err());
     }

@@ -18,7 +18,10 @@ fn options() -> IngestOptions {
 }
 
 /// Ingest `bytes` as the only file of `source`.
-fn ingest_bytes(source: &str, bytes: &[u8]) -> (Result<IngestReport, medallion::Error>, tempfile::TempDir) {
+fn ingest_bytes(
+    source: &str,
+    bytes: &[u8],
+) -> (Result<IngestReport, medallion::Error>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(format!("{source}.csv")), bytes).unwrap();
     let files = ingest::discover(dir.path(), source).unwrap();
@@ -40,21 +43,37 @@ fn message(result: Result<IngestReport, medallion::Error>) -> String {
 fn empty_file_is_a_clear_error() {
     let (result, _dir) = ingest_bytes("orders", b"");
     let msg = message(result);
-    assert!(msg.contains("orders.csv is empty") && msg.contains("order_id"), "{msg}");
+    assert!(
+        msg.contains("orders.csv is empty") && msg.contains("order_id"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn header_only_file_gives_zero_rows() {
     let (result, dir) = ingest_bytes("orders", b"order_id,customer_id,order_date,status\r\n");
-    assert_eq!(result.unwrap(), IngestReport { files: 1, rows: 0, quarantined: 0 });
-    assert!(dir.path().join("bronze/part-00000.parquet").exists(), "an empty table is still a table");
+    assert_eq!(
+        result.unwrap(),
+        IngestReport {
+            files: 1,
+            rows: 0,
+            quarantined: 0
+        }
+    );
+    assert!(
+        dir.path().join("bronze/part-00000.parquet").exists(),
+        "an empty table is still a table"
+    );
 }
 
 #[test]
 fn missing_required_column_names_file_and_column() {
     let (result, _dir) = ingest_bytes("orders", b"order_id,customer_id,status\n1,2,shipped\n");
     let msg = message(result);
-    assert!(msg.contains("orders.csv") && msg.contains("`order_date`") && msg.contains("add it"), "{msg}");
+    assert!(
+        msg.contains("orders.csv") && msg.contains("`order_date`") && msg.contains("add it"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -65,11 +84,27 @@ fn optional_columns_may_be_absent_and_extra_columns_are_ignored() {
 
 #[test]
 fn invalid_utf8_in_a_row_is_quarantined_and_in_the_header_is_an_error() {
-    let (result, _dir) = ingest_bytes("product_categories", b"category_id,category_name\n1,Ok\n2,Bad \xff\xfe name\n");
-    assert_eq!(result.unwrap(), IngestReport { files: 1, rows: 1, quarantined: 1 });
-    let (result, _dir) = ingest_bytes("product_categories", b"category_id,categ\xffory_name\n1,Ok\n");
+    let (result, _dir) = ingest_bytes(
+        "product_categories",
+        b"category_id,category_name\n1,Ok\n2,Bad \xff\xfe name\n",
+    );
+    assert_eq!(
+        result.unwrap(),
+        IngestReport {
+            files: 1,
+            rows: 1,
+            quarantined: 1
+        }
+    );
+    let (result, _dir) = ingest_bytes(
+        "product_categories",
+        b"category_id,categ\xffory_name\n1,Ok\n",
+    );
     let msg = message(result);
-    assert!(msg.contains("not valid UTF-8") && msg.contains("product_categories.csv"), "{msg}");
+    assert!(
+        msg.contains("not valid UTF-8") && msg.contains("product_categories.csv"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -86,10 +121,18 @@ fn binary_file_named_csv_is_a_clear_error() {
 
 #[test]
 fn too_many_bad_rows_fail_the_source() {
-    let report = IngestReport { files: 1, rows: 94, quarantined: 6 };
+    let report = IngestReport {
+        files: 1,
+        rows: 94,
+        quarantined: 6,
+    };
     let err = report.check_bad_fraction("orders", 0.05).unwrap_err();
     assert!(err.to_string().contains("6 of 100 rows"), "{err}");
-    let report = IngestReport { files: 1, rows: 95, quarantined: 5 };
+    let report = IngestReport {
+        files: 1,
+        rows: 95,
+        quarantined: 5,
+    };
     report.check_bad_fraction("orders", 0.05).unwrap();
 }
 
@@ -98,12 +141,26 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
     let dir = tempfile::tempdir().unwrap();
     let daily = dir.path().join("bt_users_transactions");
     std::fs::create_dir_all(&daily).unwrap();
-    std::fs::write(daily.join("2026-10-02.csv"), "user_id,transaction_dt,type\n1,2026-10-02 10:00:00,1\n").unwrap();
-    std::fs::write(daily.join("2026-10-01.csv"), "user_id,type,transaction_dt\n1,8,2026-10-01T10:00:00Z\n2,9,2026-10-01T10:00:00Z\n").unwrap();
+    std::fs::write(
+        daily.join("2026-10-02.csv"),
+        "user_id,transaction_dt,type\n1,2026-10-02 10:00:00,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        daily.join("2026-10-01.csv"),
+        "user_id,type,transaction_dt\n1,8,2026-10-01T10:00:00Z\n2,9,2026-10-01T10:00:00Z\n",
+    )
+    .unwrap();
     std::fs::write(daily.join("_notes.txt"), "not data").unwrap();
     let files = ingest::discover(dir.path(), "bt_users_transactions").unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["bt_users_transactions/2026-10-01.csv", "bt_users_transactions/2026-10-02.csv"]);
+    assert_eq!(
+        names,
+        [
+            "bt_users_transactions/2026-10-01.csv",
+            "bt_users_transactions/2026-10-02.csv"
+        ]
+    );
     let report = ingest::ingest_source(
         ingest::source("bt_users_transactions").unwrap(),
         &files,
@@ -112,19 +169,37 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
         &options(),
     )
     .unwrap();
-    assert_eq!(report, IngestReport { files: 2, rows: 3, quarantined: 0 });
+    assert_eq!(
+        report,
+        IngestReport {
+            files: 2,
+            rows: 3,
+            quarantined: 0
+        }
+    );
 }
 
 #[tokio::test]
 async fn a_broken_source_fails_itself_and_its_dependants_only() {
     let input = tempfile::tempdir().unwrap();
     copy_flat(&fixture("shop"), input.path());
-    std::fs::write(input.path().join("reviews.csv"), b"review_id,product_id\n1,2\n").unwrap();
+    std::fs::write(
+        input.path().join("reviews.csv"),
+        b"review_id,product_id\n1,2\n",
+    )
+    .unwrap();
     let out = tempfile::tempdir().unwrap();
     let results = run(config(input.path(), out.path()), "2026-10-31").await;
     let err = results.outcome().unwrap_err();
     assert_eq!(err.exit_code(), medallion::error::exit::INPUT, "{err}");
-    let model = |name: &str| results.models.iter().find(|m| m.name == name).unwrap().clone();
+    let model = |name: &str| {
+        results
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(model("bronze_reviews").status, Status::Error);
     assert!(model("bronze_reviews").error.unwrap().contains("`rating`"));
     assert_eq!(model("gold_product_performance").status, Status::Skipped);

@@ -53,10 +53,16 @@ pub async fn run(config: Config, date: &str) -> RunResults {
 pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&str>) -> Vec<String> {
     let ctx = SessionContext::new();
     let dir = output.join(layer).join(table);
-    ctx.register_parquet(table, &format!("{}/", dir.display()), ParquetReadOptions::default())
-        .await
-        .unwrap();
-    let sql = sql.map(str::to_string).unwrap_or_else(|| format!("select * from {table}"));
+    ctx.register_parquet(
+        table,
+        &format!("{}/", dir.display()),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let sql = sql
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("select * from {table}"));
     let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
@@ -66,17 +72,38 @@ pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&st
             .iter()
             .map(|array| -> Box<dyn Fn(usize) -> String> {
                 if array.data_type() == &DataType::Float64 {
-                    let a = array.as_any().downcast_ref::<Float64Array>().unwrap().clone();
-                    Box::new(move |i| if a.is_null(i) { "NULL".into() } else { format!("{:.6}", a.value(i)) })
+                    let a = array
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .unwrap()
+                        .clone();
+                    Box::new(move |i| {
+                        if a.is_null(i) {
+                            "NULL".into()
+                        } else {
+                            format!("{:.6}", a.value(i))
+                        }
+                    })
                 } else {
                     let array = array.clone();
                     let options = options.clone();
-                    Box::new(move |i| ArrayFormatter::try_new(array.as_ref(), &options).unwrap().value(i).to_string())
+                    Box::new(move |i| {
+                        ArrayFormatter::try_new(array.as_ref(), &options)
+                            .unwrap()
+                            .value(i)
+                            .to_string()
+                    })
                 }
             })
             .collect();
         for i in 0..batch.num_rows() {
-            rows.push(formatters.iter().map(|f| f(i)).collect::<Vec<_>>().join(" | "));
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f(i))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
         }
     }
     rows.sort();
@@ -88,8 +115,15 @@ pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&st
 pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String> {
     let path = output.join(layer).join(table).join("part-00000.parquet");
     let file = std::fs::File::open(&path).unwrap();
-    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    builder.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
+    let builder =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap();
+    builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect()
 }
 
 /// Expected rows from a hand-written block: one row per non-empty line, sorted.
@@ -108,13 +142,18 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap()));
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
             }
         }
     }

@@ -157,14 +157,28 @@ async fn gold_columns_have_the_storage_types_of_the_spec() {
         "r_score: Int64",
         "rfm_score: Utf8",
     ] {
-        assert!(schema.contains(&expected.to_string()), "{expected} not in {schema:?}");
+        assert!(
+            schema.contains(&expected.to_string()),
+            "{expected} not in {schema:?}"
+        );
     }
     let schema = table_schema(out.path(), "gold", "gold_sales_monthly").await;
     assert!(schema.contains(&"month: Date32".to_string()), "{schema:?}");
-    assert!(schema.contains(&"mom_revenue_growth_percent: Float64".to_string()), "{schema:?}");
+    assert!(
+        schema.contains(&"mom_revenue_growth_percent: Float64".to_string()),
+        "{schema:?}"
+    );
     let schema = table_schema(out.path(), "bronze", "bronze_orders").await;
-    for expected in ["order_date: Timestamp(µs, \"UTC\")", "shipping_cost: Decimal128(18, 2)", "_source_line: Int64", "_run_id: Utf8"] {
-        assert!(schema.contains(&expected.to_string()), "{expected} not in {schema:?}");
+    for expected in [
+        "order_date: Timestamp(µs, \"UTC\")",
+        "shipping_cost: Decimal128(18, 2)",
+        "_source_line: Int64",
+        "_run_id: Utf8",
+    ] {
+        assert!(
+            schema.contains(&expected.to_string()),
+            "{expected} not in {schema:?}"
+        );
     }
 }
 
@@ -176,7 +190,15 @@ async fn quarantine_keeps_every_unusable_row_with_file_line_and_reason() {
     let q = |source: &'static str| {
         let o = out.path().to_path_buf();
         async move {
-            table_rows(&o, "_quarantine", source, Some(&format!("select _source_file, _source_line, reason from {source}"))).await
+            table_rows(
+                &o,
+                "_quarantine",
+                source,
+                Some(&format!(
+                    "select _source_file, _source_line, reason from {source}"
+                )),
+            )
+            .await
         }
     };
     assert_eq!(
@@ -220,13 +242,44 @@ async fn quarantine_keeps_every_unusable_row_with_file_line_and_reason() {
             "
         )
     );
-    let raw = table_rows(out.path(), "_quarantine", "customers", Some("select raw_values from customers where _source_line = 15")).await;
+    let raw = table_rows(
+        out.path(),
+        "_quarantine",
+        "customers",
+        Some("select raw_values from customers where _source_line = 15"),
+    )
+    .await;
     assert_eq!(raw, vec!["13,too,few,fields@example.com"]);
 
-    let by_name = |name: &str| results.models.iter().find(|m| m.name == name).unwrap().clone();
+    let by_name = |name: &str| {
+        results
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .clone()
+    };
     let orders = by_name("bronze_orders");
-    assert_eq!((orders.rows_written, orders.quarantined_rows, orders.duplicates_dropped), (19, 4, Some(1)));
+    assert_eq!(
+        (
+            orders.rows_written,
+            orders.quarantined_rows,
+            orders.duplicates_dropped
+        ),
+        (19, 4, Some(1))
+    );
     let customers = by_name("bronze_customers");
-    assert_eq!((customers.rows_written, customers.quarantined_rows, customers.duplicates_dropped), (13, 3, Some(1)));
-    assert_eq!(by_name("silver_orders").rows_written, 16, "19 rows − 1 duplicate − 2 after the as-of date");
+    assert_eq!(
+        (
+            customers.rows_written,
+            customers.quarantined_rows,
+            customers.duplicates_dropped
+        ),
+        (13, 3, Some(1))
+    );
+    assert_eq!(
+        by_name("silver_orders").rows_written,
+        16,
+        "19 rows − 1 duplicate − 2 after the as-of date"
+    );
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use medallion::storage::{host_name, Layout, LockHolder, RunLock};
+use medallion::storage::{Layout, LockHolder, RunLock, host_name};
 
 use crate::common::*;
 
@@ -42,26 +42,66 @@ async fn a_failing_model_keeps_its_previous_version_and_skips_dependants() {
     let second = run(cfg, "2026-10-31").await;
     let err = second.outcome().unwrap_err();
     assert!(err.to_string().contains("silver_order_totals"), "{err}");
-    let status = |name: &str| second.models.iter().find(|m| m.name == name).unwrap().status;
+    let status = |name: &str| {
+        second
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .status
+    };
     use medallion::runner::Status;
     assert_eq!(status("silver_order_totals"), Status::Error);
-    for dependant in ["gold_customer_analytics", "gold_sales_daily", "gold_sales_monthly", "gold_operational_metrics"] {
+    for dependant in [
+        "gold_customer_analytics",
+        "gold_sales_daily",
+        "gold_sales_monthly",
+        "gold_operational_metrics",
+    ] {
         assert_eq!(status(dependant), Status::Skipped, "{dependant}");
     }
     assert_eq!(status("gold_product_performance"), Status::Success);
-    assert_eq!(snapshot(&out.path().join("gold/gold_customer_analytics")), before);
-    assert_eq!(snapshot(&out.path().join("gold/gold_sales_daily")), daily_before);
+    assert_eq!(
+        snapshot(&out.path().join("gold/gold_customer_analytics")),
+        before
+    );
+    assert_eq!(
+        snapshot(&out.path().join("gold/gold_sales_daily")),
+        daily_before
+    );
     // run_results.json records the failure and the skip.
     let latest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
+            .unwrap();
     assert_eq!(latest["status"], "error");
     assert_eq!(latest["run_id"], second.run_id.as_str());
-    let model = |name: &str| latest["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap().clone();
+    let model = |name: &str| {
+        latest["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(model("silver_order_totals")["status"], "error");
-    assert!(model("silver_order_totals")["error"].as_str().unwrap().to_lowercase().contains("divide by zero"));
+    assert!(
+        model("silver_order_totals")["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("divide by zero")
+    );
     assert_eq!(model("gold_sales_daily")["status"], "skipped");
-    assert!(out.path().join(format!("_runs/{}/run_results.json", second.run_id)).exists());
-    assert!(!out.path().join("_staging").exists(), "staging is cleaned up");
+    assert!(
+        out.path()
+            .join(format!("_runs/{}/run_results.json", second.run_id))
+            .exists()
+    );
+    assert!(
+        !out.path().join("_staging").exists(),
+        "staging is cleaned up"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +125,10 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
     .await
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(err.to_string().contains("20261122T000000Z-holder01"), "{err}");
+    assert!(
+        err.to_string().contains("20261122T000000Z-holder01"),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), medallion::error::exit::LOCKED);
     assert!(!out.path().join("gold").exists(), "nothing was written");
     drop(lock);
@@ -115,9 +158,15 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         cmd
     };
     let first = medallion_run().output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let before = published(out.path());
-    let first_run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap()).unwrap();
+    let first_run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
+            .unwrap();
 
     let mut child = medallion_run().spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -129,9 +178,15 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(9), "the run ended before it was killed: make the data larger");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the run ended before it was killed: make the data larger"
+    );
     let latest_run = |root: &Path| -> String {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("_runs/latest.json")).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("_runs/latest.json")).unwrap())
+                .unwrap();
         v["run_id"].as_str().unwrap().to_string()
     };
 
@@ -139,21 +194,37 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
     // (its marker lists exactly the files present): never a mix.
     let after = published(out.path());
     let tables = |files: &[(std::path::PathBuf, Vec<u8>)]| {
-        let mut t: Vec<_> = files.iter().map(|(p, _)| p.parent().unwrap().to_path_buf()).collect();
+        let mut t: Vec<_> = files
+            .iter()
+            .map(|(p, _)| p.parent().unwrap().to_path_buf())
+            .collect();
         t.dedup();
         t
     };
     let mut unchanged = 0;
     for table in tables(&before) {
-        let old: Vec<_> = before.iter().filter(|(p, _)| p.parent() == Some(&table)).collect();
-        let new: Vec<_> = after.iter().filter(|(p, _)| p.parent() == Some(&table)).collect();
+        let old: Vec<_> = before
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(&table))
+            .collect();
+        let new: Vec<_> = after
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(&table))
+            .collect();
         if old == new {
             unchanged += 1;
             continue;
         }
-        let marker: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.path().join(&table).join("_SUCCESS")).unwrap()).unwrap();
-        let mut listed: Vec<String> = marker["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
+        let marker: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.path().join(&table).join("_SUCCESS")).unwrap(),
+        )
+        .unwrap();
+        let mut listed: Vec<String> = marker["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect();
         let mut present: Vec<String> = new
             .iter()
             .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -163,12 +234,23 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         present.sort();
         assert_eq!(listed, present, "{} is a mix of versions", table.display());
     }
-    assert!(unchanged > 0, "the run was killed before it could publish everything");
-    assert_eq!(latest_run(out.path()), first_run["run_id"].as_str().unwrap(), "the killed run wrote no results");
+    assert!(
+        unchanged > 0,
+        "the run was killed before it could publish everything"
+    );
+    assert_eq!(
+        latest_run(out.path()),
+        first_run["run_id"].as_str().unwrap(),
+        "the killed run wrote no results"
+    );
 
     // The dead run's lock and staging do not block the next run.
     let third = medallion_run().output().unwrap();
-    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
     assert!(!staging.exists());
 }
 
