@@ -7,7 +7,9 @@ use std::path::Path;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
+use crate::audit::TestStatus;
 use crate::catalog::{Layer, ModelKind};
+use crate::cli::TestArgs;
 use crate::cli::{
     Cli, Command, CommonArgs, LayerArg, LineageArgs, LineageFormat, QueryArgs, QueryFormat, RunArgs,
 };
@@ -55,6 +57,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Test(args) => test(args).await,
         Command::Lineage(args) => lineage(args),
         Command::Query(args) => query(args).await,
     }
@@ -85,6 +88,17 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     if let Some(n) = args.target_partitions {
         config.target_partitions = n;
     }
+    // MEDALLION_VAR_<NAME>=value first, so that flags win over the environment.
+    let mut from_env: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("MEDALLION_VAR_")
+                .map(|n| (n.to_ascii_lowercase(), v))
+        })
+        .collect();
+    from_env.sort();
+    for (name, value) in from_env {
+        config.variables.set(&format!("{name}={value}"))?;
+    }
     for assignment in &args.vars {
         config.variables.set(assignment)?;
     }
@@ -92,13 +106,59 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     Ok(config)
 }
 
-async fn run(args: RunArgs) -> Result<()> {
-    let config = run_config(&args)?;
-    let layer = args.layer.map(|l| match l {
+fn layer(arg: Option<LayerArg>) -> Option<Layer> {
+    arg.map(|l| match l {
         LayerArg::Bronze => Layer::Bronze,
         LayerArg::Silver => Layer::Silver,
         LayerArg::Gold => Layer::Gold,
-    });
+    })
+}
+
+async fn test(args: TestArgs) -> Result<()> {
+    let config = load_config(&args.common)?;
+    let results = runner::test_published(&config, &args.select, layer(args.layer)).await?;
+    let mut out = String::from(
+        "model                              test                                                  severity  status  failing\n",
+    );
+    let mut blocking = 0;
+    let mut failed_models = Vec::new();
+    for (model, tests) in &results {
+        for t in tests {
+            let status = match t.status {
+                TestStatus::Pass => "pass",
+                TestStatus::Fail => "FAIL",
+                TestStatus::Error => "ERROR",
+            };
+            out.push_str(&format!(
+                "{model:<34} {:<53} {:<9} {status:<7} {}\n",
+                t.name,
+                format!("{:?}", t.severity).to_lowercase(),
+                t.failing_rows
+            ));
+            if t.blocks() {
+                blocking += 1;
+                failed_models.push(model.clone());
+            }
+        }
+    }
+    let total: usize = results.iter().map(|(_, t)| t.len()).sum();
+    out.push_str(&format!(
+        "{total} test(s), {blocking} failing with error severity\n"
+    ));
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    if blocking > 0 {
+        failed_models.dedup();
+        return Err(Error::DataTests {
+            failed: blocking,
+            models: failed_models.join(", "),
+        });
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let config = run_config(&args)?;
+    let layer = layer(args.layer);
     let request = RunRequest {
         as_of: args.as_of.unwrap_or_else(runner::default_as_of),
         select: args.select.clone(),
@@ -154,6 +214,20 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
                 .table_dir(model.layer.as_str(), &model.name)
                 .display()
         ));
+        if !model.tests.is_empty() {
+            let tests: Vec<String> = model
+                .tests
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} [{}]",
+                        t.name,
+                        format!("{:?}", t.severity).to_lowercase()
+                    )
+                })
+                .collect();
+            out.push_str(&format!("     tests  {}\n", tests.join("; ")));
+        }
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::resolve::resolve_table_references;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
+use crate::audit::{self, DataTest};
 use crate::error::{Error, Result};
 use crate::ingest::{SOURCES, Source};
 
@@ -70,8 +71,10 @@ pub struct Model {
     pub name: String,
     pub layer: Layer,
     pub kind: ModelKind,
-    /// Tables this model reads, sorted.
+    /// Tables this model (or one of its data tests) reads, sorted.
     pub deps: Vec<String>,
+    /// Data tests from the sidecar `<name>.toml`, grain first.
+    pub tests: Vec<DataTest>,
 }
 
 impl Model {
@@ -86,6 +89,12 @@ impl Model {
 
 /// Every model of a project: CSV sources plus the SQL files under `models_dir`.
 pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
+    if !models_dir.is_dir() {
+        return Err(Error::Config(format!(
+            "models folder {} not found; run from the project root or set `models` in medallion.toml",
+            models_dir.display()
+        )));
+    }
     let mut models: Vec<Model> = SOURCES
         .iter()
         .map(|s| Model {
@@ -93,14 +102,9 @@ pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
             layer: Layer::Bronze,
             kind: ModelKind::Source(s),
             deps: Vec::new(),
+            tests: Vec::new(),
         })
         .collect();
-    if !models_dir.is_dir() {
-        return Err(Error::Config(format!(
-            "models folder {} not found; run from the project root or set `models` in medallion.toml",
-            models_dir.display()
-        )));
-    }
     for layer in Layer::ALL {
         let dir = models_dir.join(layer.as_str());
         if !dir.is_dir() {
@@ -115,6 +119,20 @@ pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
         for path in paths {
             models.push(load_sql_model(&path, layer)?);
         }
+    }
+    for model in &mut models {
+        let spec = models_dir
+            .join(model.layer.as_str())
+            .join(format!("{}.toml", model.name));
+        let (_, tests) = audit::load_tests(&spec, models_dir)?;
+        for test in &tests {
+            model
+                .deps
+                .extend(test.extra_tables().into_iter().filter(|t| *t != model.name));
+        }
+        model.deps.sort();
+        model.deps.dedup();
+        model.tests = tests;
     }
     Ok(models)
 }
@@ -140,6 +158,7 @@ fn load_sql_model(path: &Path, layer: Layer) -> Result<Model> {
             sql,
         },
         deps,
+        tests: Vec::new(),
     })
 }
 

@@ -43,6 +43,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the pipeline: ingest, then silver and gold models, publishing each table atomically.
     Run(RunArgs),
+    /// Run the data tests of the published tables (no model is rebuilt).
+    Test(TestArgs),
     /// Write deterministic synthetic CSV datasets for every source.
     Generate(GenerateArgs),
     /// Print the model DAG.
@@ -107,6 +109,20 @@ pub struct RunArgs {
     /// DataFusion partitions per query; 0 = CPU cores [config `target_partitions`].
     #[arg(long, env = "MEDALLION_TARGET_PARTITIONS")]
     pub target_partitions: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Only this layer's models.
+    #[arg(long, value_enum)]
+    pub layer: Option<LayerArg>,
+
+    /// Models whose tests run: `model`, `+model`, `model+`; repeatable or comma-separated.
+    #[arg(long, short = 's')]
+    pub select: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -214,6 +214,7 @@ mod tests {
                 sql: String::new(),
             },
             deps: deps.iter().map(|d| d.to_string()).collect(),
+            tests: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! publish) → `run_results.json`.
 
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod progress;
 pub mod runner;
 pub mod storage;
 pub mod writer;

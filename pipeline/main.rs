@@ -40,9 +40,10 @@ fn init_logging(cli: &Cli) {
     let filter =
         EnvFilter::try_from_env("MEDALLION_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;
+    medallion::progress::enable(cli.log_format == LogFormat::Text && !cli.quiet);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| medallion::progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Json => builder.json().with_current_span(false).init(),

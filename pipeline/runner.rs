@@ -14,6 +14,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 use serde::Serialize;
 
+use crate::audit::{self, TestResult};
 use crate::catalog::{self, Layer, Model, ModelKind};
 use crate::config::Config;
 use crate::dag::Dag;
@@ -62,8 +63,32 @@ pub struct ModelResult {
     pub duration_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Data tests run on the staged table before publishing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestResult>,
     #[serde(skip)]
     pub input_error: bool,
+    /// The model failed only because an error-severity data test failed.
+    #[serde(skip)]
+    pub tests_failed: bool,
+}
+
+impl ModelResult {
+    fn new(model: &Model, status: Status) -> Self {
+        ModelResult {
+            name: model.name.clone(),
+            layer: model.layer,
+            status,
+            rows_written: 0,
+            quarantined_rows: 0,
+            duplicates_dropped: None,
+            duration_seconds: 0.0,
+            error: None,
+            tests: Vec::new(),
+            input_error: false,
+            tests_failed: false,
+        }
+    }
 }
 
 /// `_runs/<run_id>/run_results.json`.
@@ -83,24 +108,36 @@ pub struct RunResults {
 impl RunResults {
     /// `Ok` when every model succeeded, else the error that sets the exit code.
     pub fn outcome(&self) -> Result<()> {
-        let failed: Vec<&ModelResult> = self
-            .models
-            .iter()
-            .filter(|m| m.status == Status::Error)
-            .collect();
-        if failed.is_empty() {
-            return Ok(());
-        }
-        Err(Error::ModelsFailed {
-            failed: failed.len(),
-            total: self.models.len(),
-            models: failed
-                .iter()
+        let failed = self.models.iter().filter(|m| m.status == Status::Error);
+        let (tests, other): (Vec<&ModelResult>, Vec<&ModelResult>) =
+            failed.partition(|m| m.tests_failed);
+        let names = |ms: &[&ModelResult]| {
+            ms.iter()
                 .map(|m| m.name.as_str())
                 .collect::<Vec<_>>()
-                .join(", "),
-            input_caused: failed.iter().all(|m| m.input_error),
-        })
+                .join(", ")
+        };
+        if !other.is_empty() {
+            // A broken model outranks a failed test: fix that first.
+            return Err(Error::ModelsFailed {
+                failed: other.len() + tests.len(),
+                total: self.models.len(),
+                models: names(&other),
+                input_caused: other.iter().all(|m| m.input_error),
+            });
+        }
+        if !tests.is_empty() {
+            let failed_tests = tests
+                .iter()
+                .flat_map(|m| m.tests.iter())
+                .filter(|t| t.blocks())
+                .count();
+            return Err(Error::DataTests {
+                failed: failed_tests,
+                models: names(&tests),
+            });
+        }
+        Ok(())
     }
 
     /// The end-of-run table: model, rows, quarantined, seconds, status.
@@ -117,8 +154,11 @@ impl RunResults {
             "model", "rows", "quarantined", "seconds"
         );
         for m in &self.models {
+            let warned = m.tests.iter().any(|t| t.status != audit::TestStatus::Pass);
             let status = match m.status {
+                Status::Success if warned => "success (test warnings)",
                 Status::Success => "success",
+                Status::Error if m.tests_failed => "TESTS FAILED",
                 Status::Error => "ERROR",
                 Status::Skipped => "skipped",
             };
@@ -208,7 +248,9 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
         props,
     });
     tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
-    let results = execute(&shared, &dag, &selected).await;
+    let progress = Arc::new(crate::progress::RunProgress::start(selected.len()));
+    let results = execute(&shared, &dag, &selected, &progress).await;
+    drop(progress);
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir(layout.staging_root());
     let finished = Utc::now();
@@ -284,7 +326,12 @@ async fn register_table(ctx: &SessionContext, name: &str, dir: &Path) -> Result<
 }
 
 /// Run the selected models, respecting dependencies and the concurrency limit.
-async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -> Vec<ModelResult> {
+async fn execute(
+    shared: &Arc<Shared>,
+    dag: &Dag,
+    selected: &BTreeSet<String>,
+    progress: &Arc<crate::progress::RunProgress>,
+) -> Vec<ModelResult> {
     let mut pending: Vec<&Model> = dag
         .ordered()
         .filter(|m| selected.contains(&m.name))
@@ -309,6 +356,7 @@ async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -
                 tracing::warn!(model = %model.name, upstream = %bad, "Model skipped because an upstream model did not succeed.");
                 status.insert(model.name.clone(), Status::Skipped);
                 results.insert(model.name.clone(), skipped(model, bad));
+                progress.model_finished(&model.name, 0);
                 pending.remove(i);
                 continue;
             }
@@ -318,7 +366,13 @@ async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -
             {
                 let shared = Arc::clone(shared);
                 let model = model.clone();
-                running.spawn(async move { build_model(shared, model).await });
+                let progress = Arc::clone(progress);
+                progress.model_started(&model.name);
+                running.spawn(async move {
+                    let result = build_model(shared, model).await;
+                    progress.model_finished(&result.name, result.rows_written);
+                    result
+                });
                 pending.remove(i);
                 continue;
             }
@@ -353,15 +407,8 @@ async fn execute(shared: &Arc<Shared>, dag: &Dag, selected: &BTreeSet<String>) -
 
 fn skipped(model: &Model, upstream: &str) -> ModelResult {
     ModelResult {
-        name: model.name.clone(),
-        layer: model.layer,
-        status: Status::Skipped,
-        rows_written: 0,
-        quarantined_rows: 0,
-        duplicates_dropped: None,
-        duration_seconds: 0.0,
         error: Some(format!("skipped: upstream `{upstream}` did not succeed")),
-        input_error: false,
+        ..ModelResult::new(model, Status::Skipped)
     }
 }
 
@@ -369,17 +416,7 @@ fn skipped(model: &Model, upstream: &str) -> ModelResult {
 async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
     let started = Instant::now();
     tracing::info!(model = %model.name, layer = %model.layer, "Model started.");
-    let mut result = ModelResult {
-        name: model.name.clone(),
-        layer: model.layer,
-        status: Status::Success,
-        rows_written: 0,
-        quarantined_rows: 0,
-        duplicates_dropped: None,
-        duration_seconds: 0.0,
-        error: None,
-        input_error: false,
-    };
+    let mut result = ModelResult::new(&model, Status::Success);
     let outcome = match &model.kind {
         ModelKind::Source(source) => build_source(&shared, &model, source, &mut result).await,
         ModelKind::Sql { sql, .. } => build_sql(&shared, &model, sql, &mut result).await,
@@ -393,6 +430,13 @@ async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
             seconds = result.duration_seconds,
             "Model published."
         ),
+        Err(error @ Error::DataTests { .. }) => {
+            result.status = Status::Error;
+            result.tests_failed = true;
+            let chain = error_chain(&error);
+            tracing::error!(model = %model.name, error = %chain, "Data tests failed; the previous version stays published.");
+            result.error = Some(chain);
+        }
         Err(error) => {
             let error = match error {
                 e @ (Error::Source { .. } | Error::Model { .. }) => e,
@@ -507,7 +551,7 @@ async fn build_source(
         }
         result.duplicates_dropped = Some(duplicates);
     }
-    publish(shared, model, &bronze_stage, report.rows).await
+    publish(shared, model, &bronze_stage, report.rows, result).await
 }
 
 async fn build_sql(
@@ -524,15 +568,89 @@ async fn build_sql(
     })?;
     let rows = writer::write_dataframe(df, &stage, &shared.props).await?;
     result.rows_written = rows;
-    publish(shared, model, &stage, rows).await
+    publish(shared, model, &stage, rows, result).await
 }
 
-/// Marker, atomic swap into place, then make the new version queryable.
-async fn publish(shared: &Shared, model: &Model, stage: &Path, rows: u64) -> Result<()> {
+/// Write–audit–publish: run the model's data tests on the staged table; only
+/// if no error-severity test fails, swap it into place atomically and make
+/// the new version queryable. Otherwise the previous version stays.
+async fn publish(
+    shared: &Shared,
+    model: &Model,
+    stage: &Path,
+    rows: u64,
+    result: &mut ModelResult,
+) -> Result<()> {
     write_marker(&shared.run_id, stage, rows)?;
     let target = shared.layout.table_dir(model.layer.as_str(), &model.name);
+    if !model.tests.is_empty() {
+        // Dependants wait for this model, so nobody else reads this name meanwhile.
+        register_table(&shared.ctx, &model.name, stage).await?;
+        result.tests = audit::run_tests(&shared.ctx, &model.name, &model.tests).await;
+        let blocking: Vec<&str> = result
+            .tests
+            .iter()
+            .filter(|t| t.blocks())
+            .map(|t| t.name.as_str())
+            .collect();
+        if !blocking.is_empty() {
+            if target.join(SUCCESS_MARKER).exists() {
+                register_table(&shared.ctx, &model.name, &target).await?;
+            } else {
+                let _ = shared.ctx.deregister_table(model.name.as_str())?;
+            }
+            return Err(Error::DataTests {
+                failed: blocking.len(),
+                models: format!("{} ({})", model.name, blocking.join("; ")),
+            });
+        }
+    }
     storage::publish_dir(stage, &target)?;
     register_table(&shared.ctx, &model.name, &target).await
+}
+
+/// `medallion test`: run the data tests of the selected models on their
+/// published tables. Returns each model with its results.
+pub async fn test_published(
+    config: &Config,
+    select: &[String],
+    layer: Option<Layer>,
+) -> Result<Vec<(String, Vec<TestResult>)>> {
+    config.validate()?;
+    let dag = load_dag(config)?;
+    let selected = dag.select(select, layer)?;
+    let run_ctx = RunContext {
+        as_of: default_as_of(),
+        variables: config.variables.as_map(),
+    };
+    let ctx = engine::session_context(config, &run_ctx);
+    let layout = Layout::new(&config.output);
+    for model in dag.ordered() {
+        let dir = layout.table_dir(model.layer.as_str(), &model.name);
+        if dir.join(SUCCESS_MARKER).exists() {
+            register_table(&ctx, &model.name, &dir).await?;
+        }
+    }
+    let mut out = Vec::new();
+    for model in dag
+        .ordered()
+        .filter(|m| selected.contains(&m.name) && !m.tests.is_empty())
+    {
+        let dir = layout.table_dir(model.layer.as_str(), &model.name);
+        if !dir.join(SUCCESS_MARKER).exists() {
+            return Err(Error::Input(format!(
+                "`{}` has never been published under {}; run `medallion run --select +{}` first",
+                model.name,
+                layout.root.display(),
+                model.name
+            )));
+        }
+        out.push((
+            model.name.clone(),
+            audit::run_tests(&ctx, &model.name, &model.tests).await,
+        ));
+    }
+    Ok(out)
 }
 
 fn write_marker(run_id: &str, dir: &Path, rows: u64) -> Result<()> {

@@ -37,15 +37,52 @@ pub fn config(input: &Path, output: &Path) -> Config {
 }
 
 pub async fn run(config: Config, date: &str) -> RunResults {
+    run_selected(config, date, &[], None)
+        .await
+        .expect("the run starts")
+}
+
+pub async fn run_selected(
+    config: Config,
+    date: &str,
+    select: &[&str],
+    layer: Option<medallion::catalog::Layer>,
+) -> medallion::Result<RunResults> {
     runner::run(RunRequest {
         config,
         as_of: as_of(date),
-        select: vec![],
-        layer: None,
+        select: select.iter().map(|s| s.to_string()).collect(),
+        layer,
         arguments: vec!["test".into()],
     })
     .await
-    .expect("the run starts")
+}
+
+/// Rows of every gold table, keyed by table, for whole-layer comparisons.
+pub async fn gold_contents(output: &Path) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut tables: Vec<String> = std::fs::read_dir(output.join("gold"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    tables.sort();
+    for t in tables {
+        let rows = table_rows(output, "gold", &t, None).await;
+        out.push((t, rows));
+    }
+    out
+}
+
+/// A copy of the project's SQL models that a test may edit.
+pub fn models_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, bytes) in snapshot(&project_root().join("sql")) {
+        let dest = dir.path().join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, bytes).unwrap();
+    }
+    dir
 }
 
 /// Rows of a published table (or any query over it) as `a | b | c` lines,

@@ -1,0 +1,226 @@
+//! Operating medallion: write–audit–publish with data tests, selection,
+//! dry runs and reproducible as-of re-runs.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::process::Command;
+
+use medallion::audit::{Severity, TestStatus};
+use medallion::catalog::Layer;
+use medallion::runner::Status;
+
+use crate::common::*;
+
+fn append(path: &std::path::Path, text: &str) {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_error_test_blocks_publishing_and_a_warn_test_only_reports() {
+    let out = tempfile::tempdir().unwrap();
+    let first = run(config(&fixture("shop"), out.path()), "2026-10-31").await;
+    assert!(first.outcome().is_ok(), "{}", first.summary_table());
+    let daily_before = snapshot(&out.path().join("gold/gold_sales_daily"));
+    let monthly_before = snapshot(&out.path().join("gold/gold_sales_monthly"));
+
+    let models = models_copy();
+    append(
+        &models.path().join("gold/gold_sales_daily.toml"),
+        "\n[[tests]]\ntype = \"expression\"\nname = \"impossible\"\nexpression = \"daily_revenue < 0\"\n",
+    );
+    // Products 102, 104 and 105 have no review (SPEC: avg_rating NULL).
+    append(
+        &models.path().join("gold/gold_product_performance.toml"),
+        "\n[[tests]]\ntype = \"not_null\"\ncolumn = \"avg_rating\"\nseverity = \"warn\"\n",
+    );
+    let mut cfg = config(&fixture("shop"), out.path());
+    cfg.models = models.path().to_path_buf();
+    // An earlier as-of date: a published gold_sales_daily would differ.
+    let second = run(cfg, "2026-10-25").await;
+
+    let err = second.outcome().unwrap_err();
+    assert_eq!(err.exit_code(), medallion::error::exit::DATA_TESTS, "{err}");
+    let model = |name: &str| {
+        second
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .clone()
+    };
+    let daily = model("gold_sales_daily");
+    assert_eq!(daily.status, Status::Error);
+    let impossible = daily.tests.iter().find(|t| t.name == "impossible").unwrap();
+    assert_eq!(
+        (impossible.status, impossible.failing_rows),
+        (TestStatus::Fail, 9),
+        "9 sale days up to 2026-10-25"
+    );
+    assert_eq!(impossible.sample.len(), 5);
+    assert_eq!(
+        model("gold_sales_monthly").status,
+        Status::Skipped,
+        "it reads gold_sales_daily in a test"
+    );
+    assert_eq!(
+        snapshot(&out.path().join("gold/gold_sales_daily")),
+        daily_before,
+        "byte for byte"
+    );
+    assert_eq!(
+        snapshot(&out.path().join("gold/gold_sales_monthly")),
+        monthly_before
+    );
+
+    let products = model("gold_product_performance");
+    assert_eq!(products.status, Status::Success);
+    let warn = products
+        .tests
+        .iter()
+        .find(|t| t.severity == Severity::Warn)
+        .unwrap();
+    assert_eq!((warn.status, warn.failing_rows), (TestStatus::Fail, 3));
+    let published = table_rows(
+        out.path(),
+        "gold",
+        "gold_product_performance",
+        Some("select count(*) from gold_product_performance"),
+    )
+    .await;
+    assert_eq!(published, vec!["6"]);
+
+    // run_results.json carries each failing test with its count and samples.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
+            .unwrap();
+    let daily_json = json["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "gold_sales_daily")
+        .unwrap();
+    let test = daily_json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "impossible")
+        .unwrap();
+    assert_eq!(test["status"], "fail");
+    assert_eq!(test["failing_rows"], 9);
+    assert!(test["sample"][0]["sale_date"].is_string(), "{test}");
+}
+
+#[tokio::test]
+async fn selection_runs_exactly_what_was_asked() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = || config(&fixture("shop"), out.path());
+    // Nothing published yet: a lone gold model cannot run and says how to fix it.
+    let err = run_selected(cfg(), "2026-10-31", &["gold_sales_daily"], None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("--select +gold_sales_daily"),
+        "{err}"
+    );
+
+    let full = run(cfg(), "2026-10-31").await;
+    assert!(full.outcome().is_ok());
+    let names = |r: &medallion::runner::RunResults| {
+        let mut n: Vec<String> = r.models.iter().map(|m| m.name.clone()).collect();
+        n.sort();
+        n
+    };
+
+    let one = run_selected(cfg(), "2026-10-31", &["gold_sales_daily"], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&one), ["gold_sales_daily"]);
+
+    let upstream = run_selected(cfg(), "2026-10-31", &["+gold_sales_daily"], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&upstream),
+        [
+            "bronze_order_items",
+            "bronze_orders",
+            "bronze_products",
+            "gold_sales_daily",
+            "silver_order_items",
+            "silver_order_totals",
+            "silver_orders",
+            "silver_products"
+        ]
+    );
+
+    let gold_before = snapshot(&out.path().join("gold"));
+    let silver = run_selected(cfg(), "2026-10-31", &[], Some(Layer::Silver))
+        .await
+        .unwrap();
+    assert!(
+        silver
+            .models
+            .iter()
+            .all(|m| m.layer == Layer::Silver && m.status == Status::Success)
+    );
+    assert_eq!(silver.models.len(), 7);
+    assert_eq!(
+        snapshot(&out.path().join("gold")),
+        gold_before,
+        "--layer silver touches no gold table"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("root");
+    let output = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        .current_dir(project_root())
+        .args([
+            "run",
+            "--dry-run",
+            "--as-of",
+            "2026-10-31",
+            "--select",
+            "+gold_customer_analytics",
+            "--output",
+        ])
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        plan.contains("gold_customer_analytics") && plan.contains("silver_order_totals"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("accepted_values(customer_segment)"),
+        "the plan lists tests: {plan}"
+    );
+    assert!(!plan.contains("gold_sales_daily"), "{plan}");
+    assert!(!target.exists(), "a dry run creates nothing");
+}
+
+#[tokio::test]
+async fn re_running_an_old_as_of_date_reproduces_its_gold_tables() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = || config(&fixture("shop"), out.path());
+    assert!(run(cfg(), "2026-09-30").await.outcome().is_ok());
+    let september = gold_contents(out.path()).await;
+    assert!(run(cfg(), "2026-10-31").await.outcome().is_ok());
+    let october = gold_contents(out.path()).await;
+    assert_ne!(september, october);
+    assert!(run(cfg(), "2026-09-30").await.outcome().is_ok());
+    assert_eq!(gold_contents(out.path()).await, september);
+}
