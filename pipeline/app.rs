@@ -320,10 +320,7 @@ pub async fn register_published(ctx: &SessionContext, root: &Path) -> Result<Vec
 
 async fn query(args: QueryArgs) -> Result<()> {
     let config = load_config(&args.common)?;
-    let run = RunContext {
-        as_of: runner::default_as_of(),
-        variables: config.variables.as_map(),
-    };
+    let run = RunContext::new(runner::default_as_of(), &config);
     let ctx = engine::session_context(&config, &run);
     let names = register_published(&ctx, &config.output).await?;
     if names.is_empty() {

@@ -79,6 +79,34 @@ pub struct Variables {
     pub overstock: f64,
     /// Significance level for A/B tests. Default 0.05.
     pub alpha: f64,
+    /// p-value below which a sample ratio mismatch is flagged. Default 0.001.
+    pub srm_alpha: f64,
+    /// Salt of the onboarding A/B assignment `murmur3("<salt>/<user_id>")`. Default `onboarding-v1`.
+    pub ab_salt: String,
+    /// Share of onboarded users assigned to control. Default 0.05.
+    pub control_share: f64,
+    /// Days from the first login that count towards the habit. Default 30.
+    pub habit_window_days: f64,
+    /// Distinct transaction days (Individuals) or charges (Sellers) that make a habit. Default 5.
+    pub habit_threshold: f64,
+    /// Product ranking: weight of a view event. Default 1.
+    pub view_weight: f64,
+    /// Product ranking: weight of a click event. Default 2.
+    pub click_weight: f64,
+    /// Product ranking: weight of an add_to_cart event. Default 5.
+    pub add_to_cart_weight: f64,
+    /// Product ranking: weight of a purchase event. Default 10.
+    pub purchase_weight: f64,
+    /// Product ranking: half-life of an event's weight, in hours. Default 72.
+    pub popularity_half_life_hours: f64,
+    /// Product ranking: days of events before t0 that count. Default 30.
+    pub ranking_window_days: f64,
+    /// Product ranking: half-life of freshness, in days since created_at. Default 30.
+    pub freshness_half_life_days: f64,
+    /// Product ranking: share of popularity in exposure_score. Default 0.7.
+    pub popularity_weight: f64,
+    /// Product ranking: share of strategy in exposure_score. Default 0.3.
+    pub strategy_weight: f64,
 }
 
 impl Default for Variables {
@@ -93,12 +121,39 @@ impl Default for Variables {
             low_stock: 50.0,
             overstock: 1000.0,
             alpha: 0.05,
+            srm_alpha: 0.001,
+            ab_salt: "onboarding-v1".into(),
+            control_share: 0.05,
+            habit_window_days: 30.0,
+            habit_threshold: 5.0,
+            view_weight: 1.0,
+            click_weight: 2.0,
+            add_to_cart_weight: 5.0,
+            purchase_weight: 10.0,
+            popularity_half_life_hours: 72.0,
+            ranking_window_days: 30.0,
+            freshness_half_life_days: 30.0,
+            popularity_weight: 0.7,
+            strategy_weight: 0.3,
         }
     }
 }
 
 impl Variables {
-    /// The variables by name, as the `param()` SQL function sees them.
+    /// The text variables by name, as the `setting()` SQL function sees them.
+    pub fn text_map(&self) -> BTreeMap<String, String> {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        value
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The numeric variables by name, as the `param()` SQL function sees them.
     pub fn as_map(&self) -> BTreeMap<String, f64> {
         let value = serde_json::to_value(self).unwrap_or_default();
         value
@@ -116,10 +171,6 @@ impl Variables {
         let (name, value) = assignment.split_once('=').ok_or_else(|| {
             Error::Config(format!("--var expects name=value, got `{assignment}`"))
         })?;
-        let number: f64 = value
-            .trim()
-            .parse()
-            .map_err(|_| Error::Config(format!("--var {name}: `{value}` is not a number")))?;
         let mut map = serde_json::to_value(&*self)?;
         let obj = map
             .as_object_mut()
@@ -131,7 +182,17 @@ impl Variables {
                 "unknown variable `{name}`; known variables: {known:?}"
             )));
         }
-        obj.insert(name.to_string(), serde_json::json!(number));
+        // Text variables take the value as written; the others must be numbers.
+        let new_value = if obj[name].is_string() {
+            serde_json::json!(value.trim())
+        } else {
+            let number: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("--var {name}: `{value}` is not a number")))?;
+            serde_json::json!(number)
+        };
+        obj.insert(name.to_string(), new_value);
         *self = serde_json::from_value(map)?;
         Ok(())
     }
@@ -172,7 +233,7 @@ impl Config {
     /// Check every value before any I/O happens.
     pub fn validate(&self) -> Result<()> {
         let v = &self.variables;
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 16] = [
             (
                 (0.0..=1.0).contains(&self.max_bad_row_fraction),
                 "max_bad_row_fraction must be within 0..=1",
@@ -211,6 +272,38 @@ impl Config {
             (
                 v.alpha > 0.0 && v.alpha < 1.0,
                 "variables.alpha must be within (0, 1)",
+            ),
+            (
+                v.srm_alpha > 0.0 && v.srm_alpha < 1.0,
+                "variables.srm_alpha must be within (0, 1)",
+            ),
+            (
+                v.control_share > 0.0 && v.control_share < 1.0,
+                "variables.control_share must be within (0, 1)",
+            ),
+            (!v.ab_salt.is_empty(), "variables.ab_salt must not be empty"),
+            (
+                v.habit_window_days >= 1.0 && v.habit_threshold >= 1.0,
+                "variables.habit_window_days and habit_threshold must be >= 1",
+            ),
+            (
+                v.popularity_half_life_hours > 0.0
+                    && v.freshness_half_life_days > 0.0
+                    && v.ranking_window_days > 0.0,
+                "variables: half-lives and ranking_window_days must be > 0",
+            ),
+            (
+                [
+                    v.view_weight,
+                    v.click_weight,
+                    v.add_to_cart_weight,
+                    v.purchase_weight,
+                    v.popularity_weight,
+                    v.strategy_weight,
+                ]
+                .iter()
+                .all(|w| *w >= 0.0),
+                "variables: ranking weights must be >= 0",
             ),
         ];
         for (ok, message) in checks {

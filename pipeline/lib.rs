@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod progress;
 pub mod runner;
 pub mod storage;
+pub mod udf;
 pub mod writer;
 
 pub use error::{Error, Result};

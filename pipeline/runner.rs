@@ -226,10 +226,7 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
         let _ = std::fs::remove_dir_all(layout.staging_root());
     }
     let staging = layout.staging_dir(&run_id);
-    let run_ctx = RunContext {
-        as_of: request.as_of,
-        variables: config.variables.as_map(),
-    };
+    let run_ctx = RunContext::new(request.as_of, &config);
     let ctx = engine::session_context(&config, &run_ctx);
     register_unselected(&ctx, &dag, &selected, &layout).await?;
     let props = storage::writer_properties(&config)?;
@@ -619,10 +616,7 @@ pub async fn test_published(
     config.validate()?;
     let dag = load_dag(config)?;
     let selected = dag.select(select, layer)?;
-    let run_ctx = RunContext {
-        as_of: default_as_of(),
-        variables: config.variables.as_map(),
-    };
+    let run_ctx = RunContext::new(default_as_of(), config);
     let ctx = engine::session_context(config, &run_ctx);
     let layout = Layout::new(&config.output);
     for model in dag.ordered() {

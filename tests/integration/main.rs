@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod common;
+mod engagement;
 mod golden;
+mod onboarding;
 mod operations;
 mod publish;

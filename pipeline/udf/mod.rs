@@ -1,0 +1,305 @@
+//! medallion's SQL functions, registered on every session by [`register`].
+//!
+//! | function | returns |
+//! |---|---|
+//! | `as_of_date()` | the run's as-of date (Date32), folded to a constant at planning |
+//! | `param('<name>')` | a numeric business variable from the config (Float64) |
+//! | `setting('<name>')` | a text business variable from the config (Utf8) |
+//! | `days_between(later, earlier)` | whole days between two dates (Int64) |
+//! | `murmur3_x86_32(text)` | MurmurHash3 x86 32-bit, seed 0, as an unsigned value (Int64) |
+//! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
+//! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
+
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Date32Array, Float64Array, Float64Builder, Int64Array,
+    StringArray, StructArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+use crate::engine::{RunContext, date32};
+
+type FnResult = Result<ColumnarValue, DataFusionError>;
+
+/// Register every function on `ctx`.
+pub fn register(ctx: &SessionContext, run: &RunContext) {
+    let as_of = date32(run.as_of);
+    ctx.register_udf(create_udf(
+        "as_of_date",
+        vec![],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Date32(Some(as_of))))
+        }),
+    ));
+    let numbers = run.variables.clone();
+    ctx.register_udf(create_udf(
+        "param",
+        vec![DataType::Utf8],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let name = constant_name("param", args)?;
+            match numbers.get(&name) {
+                Some(v) => Ok(ColumnarValue::Scalar(ScalarValue::Float64(Some(*v)))),
+                None => exec_err!(
+                    "param('{name}'): unknown numeric variable; known: {}",
+                    keys(&numbers)
+                ),
+            }
+        }),
+    ));
+    let texts = run.text_variables.clone();
+    ctx.register_udf(create_udf(
+        "setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let name = constant_name("setting", args)?;
+            match texts.get(&name) {
+                Some(v) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone())))),
+                None => exec_err!(
+                    "setting('{name}'): unknown text variable; known: {}",
+                    keys(&texts)
+                ),
+            }
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "days_between",
+        vec![DataType::Date32, DataType::Date32],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(days_between),
+    ));
+    ctx.register_udf(create_udf(
+        "murmur3_x86_32",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(murmur3_x86_32),
+    ));
+    ctx.register_udf(create_udf(
+        "ab_test",
+        vec![
+            DataType::Int64,
+            DataType::Int64,
+            DataType::Int64,
+            DataType::Int64,
+            DataType::Float64,
+        ],
+        DataType::Struct(ab_test_fields()),
+        Volatility::Immutable,
+        Arc::new(ab_test),
+    ));
+    ctx.register_udf(create_udf(
+        "srm_test",
+        vec![DataType::Int64, DataType::Int64, DataType::Float64],
+        DataType::Struct(srm_fields()),
+        Volatility::Immutable,
+        Arc::new(srm_test),
+    ));
+}
+
+fn keys<V>(map: &BTreeMap<String, V>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn constant_name(function: &str, args: &[ColumnarValue]) -> Result<String, DataFusionError> {
+    match args.first() {
+        Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(n)))) => Ok(n.clone()),
+        _ => exec_err!("{function}() takes one constant string: the variable name"),
+    }
+}
+
+/// Number of rows of a call: the length of any array argument, else 1.
+fn rows(args: &[ColumnarValue]) -> usize {
+    args.iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1)
+}
+
+fn all_scalar(args: &[ColumnarValue]) -> bool {
+    args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)))
+}
+
+/// Return an array result, or a scalar when every argument was a scalar.
+fn finish(array: ArrayRef, scalar: bool) -> FnResult {
+    if scalar {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &array, 0,
+        )?));
+    }
+    Ok(ColumnarValue::Array(array))
+}
+
+fn arrays(args: &[ColumnarValue]) -> Result<Vec<ArrayRef>, DataFusionError> {
+    let n = rows(args);
+    args.iter().map(|a| a.clone().into_array(n)).collect()
+}
+
+fn downcast<'a, T: 'static>(array: &'a ArrayRef, function: &str) -> Result<&'a T, DataFusionError> {
+    match array.as_any().downcast_ref::<T>() {
+        Some(a) => Ok(a),
+        None => exec_err!("{function}: unexpected argument type {}", array.data_type()),
+    }
+}
+
+fn days_between(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let (later, earlier) = (
+        downcast::<Date32Array>(&a[0], "days_between")?,
+        downcast::<Date32Array>(&a[1], "days_between")?,
+    );
+    let out: Int64Array = later
+        .iter()
+        .zip(earlier.iter())
+        .map(|(x, y)| Some(i64::from(x?) - i64::from(y?)))
+        .collect();
+    finish(Arc::new(out), all_scalar(args))
+}
+
+/// MurmurHash3 x86 32-bit with seed 0 of the UTF-8 bytes (the `murmur3` crate).
+pub fn murmur3_hash(text: &str) -> u32 {
+    // Reading from an in-memory cursor cannot fail.
+    murmur3::murmur3_32(&mut Cursor::new(text.as_bytes()), 0).unwrap_or(0)
+}
+
+fn murmur3_x86_32(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let text = downcast::<StringArray>(&a[0], "murmur3_x86_32")?;
+    let out: Int64Array = text
+        .iter()
+        .map(|t| t.map(|t| i64::from(murmur3_hash(t))))
+        .collect();
+    finish(Arc::new(out), all_scalar(args))
+}
+
+fn ab_test_fields() -> Fields {
+    let f = |name: &str| Field::new(name, DataType::Float64, true);
+    Fields::from(vec![
+        f("control_rate"),
+        f("treatment_rate"),
+        f("abs_diff"),
+        f("relative_lift"),
+        f("z_score"),
+        f("p_value"),
+        f("ci_low"),
+        f("ci_high"),
+        Field::new("significant", DataType::Boolean, false),
+    ])
+}
+
+fn ab_test(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let ints = |i: usize| downcast::<Int64Array>(&a[i], "ab_test");
+    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
+    let alpha = downcast::<Float64Array>(&a[4], "ab_test")?;
+    let mut cols: Vec<Float64Builder> = (0..8).map(|_| Float64Builder::new()).collect();
+    let mut significant = BooleanBuilder::new();
+    for i in 0..x0.len() {
+        let any_null = [
+            x0.is_null(i),
+            n0.is_null(i),
+            x1.is_null(i),
+            n1.is_null(i),
+            alpha.is_null(i),
+        ]
+        .contains(&true);
+        let r = if any_null {
+            None
+        } else {
+            Some(stats::two_proportion(
+                x0.value(i),
+                n0.value(i),
+                x1.value(i),
+                n1.value(i),
+                alpha.value(i),
+            ))
+        };
+        let values = r.map_or([None; 8], |r| {
+            [
+                r.control_rate,
+                r.treatment_rate,
+                r.abs_diff,
+                r.relative_lift,
+                r.z_score,
+                r.p_value,
+                r.ci_low,
+                r.ci_high,
+            ]
+        });
+        for (b, v) in cols.iter_mut().zip(values) {
+            b.append_option(v);
+        }
+        significant.append_value(r.is_some_and(|r| r.significant));
+    }
+    let mut arrays: Vec<ArrayRef> = cols
+        .iter_mut()
+        .map(|b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    arrays.push(Arc::new(significant.finish()));
+    let out = StructArray::try_new(ab_test_fields(), arrays, None)?;
+    finish(Arc::new(out), all_scalar(args))
+}
+
+fn srm_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("chi_square", DataType::Float64, true),
+        Field::new("p_value", DataType::Float64, true),
+    ])
+}
+
+fn srm_test(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let control = downcast::<Int64Array>(&a[0], "srm_test")?;
+    let treatment = downcast::<Int64Array>(&a[1], "srm_test")?;
+    let share = downcast::<Float64Array>(&a[2], "srm_test")?;
+    let (mut chi, mut p) = (Float64Builder::new(), Float64Builder::new());
+    for i in 0..control.len() {
+        let (c, pv) = if control.is_null(i) || treatment.is_null(i) || share.is_null(i) {
+            (None, None)
+        } else {
+            stats::srm(control.value(i), treatment.value(i), share.value(i))
+        };
+        chi.append_option(c);
+        p.append_option(pv);
+    }
+    let out = StructArray::try_new(
+        srm_fields(),
+        vec![Arc::new(chi.finish()), Arc::new(p.finish())],
+        None,
+    )?;
+    finish(Arc::new(out), all_scalar(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Published MurmurHash3_x86_32 vectors (seed 0), cross-checked with the
+    /// Python `mmh3` 5.3.1 package: `mmh3.hash(s, 0, signed=False)`.
+    #[test]
+    fn murmur3_matches_published_vectors() {
+        assert_eq!(murmur3_hash(""), 0);
+        assert_eq!(murmur3_hash("hello"), 0x248b_fa47);
+        assert_eq!(
+            murmur3_hash("The quick brown fox jumps over the lazy dog"),
+            0x2e4f_f723
+        );
+        assert_eq!(murmur3_hash("onboarding-v1/1"), 981_104_291);
+    }
+}

@@ -1,0 +1,47 @@
+-- silver_onboarding_users: one row per onboarded user_id (grain) whose first
+-- login is on or before the as-of date, with the segment from dim_users only
+-- (NULL when unknown: gold excludes those users, a warn test counts them) and
+-- the deterministic A/B assignment of SPEC §3.5:
+--   bucket = murmur3_x86_32('<ab_salt>/<user_id>', seed 0) % 10000
+--   control when bucket < control_share × 10000, else treatment.
+-- The bucket depends only on the salt and the user, so a user never changes
+-- group when other users arrive.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by user_id
+            order by _source_file desc, _source_line desc
+        ) as version_rank
+    from bronze_lk_onboarding
+),
+
+onboarded as (
+    select
+        *,
+        murmur3_x86_32(concat(setting('ab_salt'), '/', cast(user_id as varchar))) % 10000 as ab_bucket
+    from ranked
+    where version_rank = 1
+      and first_login_dt <= as_of_date()
+),
+
+final as (
+    select
+        o.user_id,
+        o.first_login_dt,
+        o."return" as returned,
+        o.return_dt,
+        o.activacion_dt,
+        o.setup_dt,
+        d.segment,
+        d.segment_name,
+        o.ab_bucket,
+        case
+            when o.ab_bucket < param('control_share') * 10000 then 'control'
+            else 'treatment'
+        end as ab_group
+    from onboarded as o
+    left join silver_dim_users as d on d.user_id = o.user_id
+)
+
+select * from final
