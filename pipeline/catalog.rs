@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use crate::audit::{self, DataTest};
 use crate::error::{Error, Result};
+use crate::ingest::amplitude::FunnelTable;
 use crate::ingest::{SOURCES, Source};
 
 /// The medallion layers, in data-flow order.
@@ -61,6 +62,8 @@ impl std::str::FromStr for Layer {
 pub enum ModelKind {
     /// A CSV source landed by the ingest step.
     Source(&'static Source),
+    /// One of the two tables landed from Amplitude funnel envelopes.
+    Amplitude(FunnelTable),
     /// A SQL query whose result becomes the table.
     Sql { path: PathBuf, sql: String },
 }
@@ -82,6 +85,7 @@ impl Model {
     pub fn origin(&self) -> String {
         match &self.kind {
             ModelKind::Source(s) => format!("CSV source `{}`", s.name),
+            ModelKind::Amplitude(_) => "Amplitude envelopes under amplitude/funnels/".to_string(),
             ModelKind::Sql { path, .. } => path.display().to_string(),
         }
     }
@@ -105,6 +109,13 @@ pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
             tests: Vec::new(),
         })
         .collect();
+    models.extend(FunnelTable::ALL.into_iter().map(|t| Model {
+        name: t.table_name().to_string(),
+        layer: Layer::Bronze,
+        kind: ModelKind::Amplitude(t),
+        deps: Vec::new(),
+        tests: Vec::new(),
+    }));
     for layer in Layer::ALL {
         let dir = models_dir.join(layer.as_str());
         if !dir.is_dir() {

@@ -45,6 +45,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run the data tests of the published tables (no model is rebuilt).
     Test(TestArgs),
+    /// Fetch raw inputs from an external API.
+    #[command(subcommand)]
+    Fetch(FetchCommand),
     /// Write deterministic synthetic CSV datasets for every source.
     Generate(GenerateArgs),
     /// Print the model DAG.
@@ -109,6 +112,67 @@ pub struct RunArgs {
     /// DataFusion partitions per query; 0 = CPU cores [config `target_partitions`].
     #[arg(long, env = "MEDALLION_TARGET_PARTITIONS")]
     pub target_partitions: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FetchCommand {
+    /// Funnel queries per experiment variant from Amplitude, written as envelopes (SPEC §1.3–1.4).
+    /// Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_MANAGEMENT_KEY for --list-experiments).
+    Amplitude(FetchAmplitudeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FetchAmplitudeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Experiment id; without it, every experiment of `[[amplitude.experiments]]` in the config.
+    #[arg(long, requires_all = ["start", "end", "events"])]
+    pub experiment: Option<String>,
+
+    /// First day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub start: Option<chrono::NaiveDate>,
+
+    /// Last day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub end: Option<chrono::NaiveDate>,
+
+    /// Funnel steps, comma-separated event names.
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+
+    /// Variants to query.
+    #[arg(long, value_delimiter = ',', default_value = "control,treatment")]
+    pub variants: Vec<String>,
+
+    /// All, mobile or desktop.
+    #[arg(long, default_value = "All")]
+    pub device: String,
+
+    /// All, or a country code such as CL, BR, US.
+    #[arg(long, default_value = "All")]
+    pub culture: String,
+
+    /// Where envelopes go [default: <input>/amplitude/funnels].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Input folder, for the default --out [config `input`, default `datasets`].
+    #[arg(long, env = "MEDALLION_INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Dashboard REST API base URL (EU residency, a test server).
+    #[arg(long, env = "MEDALLION_AMPLITUDE_API_URL")]
+    pub api_url: Option<String>,
+
+    /// Experiment Management API base URL.
+    #[arg(long, env = "MEDALLION_EXPERIMENT_API_URL")]
+    pub experiment_api_url: Option<String>,
+
+    /// List the project's experiments (Experiment Management API) instead of fetching funnels.
+    #[arg(long)]
+    pub list_experiments: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -38,6 +38,8 @@ pub struct Config {
     pub zstd_level: i32,
     /// Business variables used by the SQL models (SPEC §3).
     pub variables: Variables,
+    /// `medallion fetch amplitude` settings and experiments.
+    pub amplitude: crate::fetch::amplitude::AmplitudeConfig,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             row_group_rows: 1_048_576,
             zstd_level: 3,
             variables: Variables::default(),
+            amplitude: Default::default(),
         }
     }
 }
@@ -311,6 +314,7 @@ impl Config {
                 return Err(Error::Config(message.to_string()));
             }
         }
+        self.amplitude.validate()?;
         if self.output.as_os_str().is_empty() {
             return Err(Error::Config("output must not be empty".into()));
         }

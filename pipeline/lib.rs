@@ -14,6 +14,7 @@ pub mod config;
 pub mod dag;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 pub mod generate;
 pub mod ingest;
 pub mod progress;

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::dag::Dag;
 use crate::engine::{self, RunContext};
 use crate::error::{Error, Result};
+use crate::ingest::amplitude::{self, FunnelTable};
 use crate::ingest::{self, IngestOptions, Source};
 use crate::storage::{self, Layout, LockHolder, RunLock, SUCCESS_MARKER};
 use crate::writer;
@@ -416,6 +417,7 @@ async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
     let mut result = ModelResult::new(&model, Status::Success);
     let outcome = match &model.kind {
         ModelKind::Source(source) => build_source(&shared, &model, source, &mut result).await,
+        ModelKind::Amplitude(table) => build_amplitude(&shared, &model, *table, &mut result).await,
         ModelKind::Sql { sql, .. } => build_sql(&shared, &model, sql, &mut result).await,
     };
     result.duration_seconds = started.elapsed().as_secs_f64();
@@ -549,6 +551,44 @@ async fn build_source(
         result.duplicates_dropped = Some(duplicates);
     }
     publish(shared, model, &bronze_stage, report.rows, result).await
+}
+
+async fn build_amplitude(
+    shared: &Shared,
+    model: &Model,
+    table: FunnelTable,
+    result: &mut ModelResult,
+) -> Result<()> {
+    let files = amplitude::discover(&shared.config.input)?;
+    let stage = shared.staging.join("bronze").join(&model.name);
+    // Both tables read the same envelopes; the daily one owns their quarantine.
+    let quarantine_stage = (table == FunnelTable::Daily).then(|| {
+        shared
+            .staging
+            .join("_quarantine")
+            .join(amplitude::QUARANTINE_SOURCE)
+    });
+    let report = {
+        let (s, q, opts) = (
+            stage.clone(),
+            quarantine_stage.clone(),
+            shared.ingest.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            amplitude::ingest_envelopes(table, &files, &s, q.as_deref(), &opts)
+        })
+        .await??
+    };
+    result.rows_written = report.rows;
+    result.quarantined_rows = report.quarantined;
+    if let Some(q) = quarantine_stage {
+        write_marker(&shared.run_id, &q, report.quarantined)?;
+        storage::publish_dir(
+            &q,
+            &shared.layout.quarantine_dir(amplitude::QUARANTINE_SOURCE),
+        )?;
+    }
+    publish(shared, model, &stage, report.rows, result).await
 }
 
 async fn build_sql(

@@ -3,6 +3,7 @@
 //! Ingestion is the only step written in Rust rather than SQL, because it
 //! decides row by row what is usable and quarantines the rest.
 
+pub mod amplitude;
 pub mod csv;
 pub mod sources;
 pub mod values;

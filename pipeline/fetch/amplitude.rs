@@ -1,0 +1,615 @@
+//! `medallion fetch amplitude`: funnel queries against Amplitude's Dashboard
+//! REST API, written as envelopes (SPEC §1.3, §1.4).
+//!
+//! Polite by construction: at most `max_in_flight` requests at once (Amplitude
+//! allows 5 concurrent queries per project and a cost budget per hour),
+//! retries of 429, 5xx, timeouts and connection errors with exponential
+//! backoff, jitter and `Retry-After`, a bounded number of attempts, and a
+//! generous timeout because throttling can look like a hung request. 400, 401
+//! and 403 fail at once with Amplitude's message and what to fix. The secret
+//! key is only ever handed to reqwest's Basic auth: it is in no log, error or
+//! file. Envelopes are written through a temporary file and a rename.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use rand::Rng;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+
+/// `[amplitude]` in medallion.toml.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmplitudeConfig {
+    /// Dashboard REST API base URL (EU residency: `https://analytics.eu.amplitude.com`).
+    /// Default `https://amplitude.com`; env `MEDALLION_AMPLITUDE_API_URL`.
+    pub api_url: String,
+    /// Experiment Management API base URL. Default `https://experiment.amplitude.com`;
+    /// env `MEDALLION_EXPERIMENT_API_URL`.
+    pub experiment_api_url: String,
+    /// Requests in flight at once. Default 2.
+    pub max_in_flight: usize,
+    /// Attempts per request, the first included. Default 6.
+    pub max_attempts: u32,
+    /// Per-request timeout in seconds. Default 300.
+    pub timeout_seconds: u64,
+    /// First backoff delay in milliseconds, doubled per retry (with jitter). Default 1000.
+    pub backoff_initial_ms: u64,
+    /// Longest single wait between attempts, in seconds. Default 120.
+    pub backoff_max_seconds: u64,
+    /// Funnel conversion window `cs` in seconds. Default 1800.
+    pub conversion_window_seconds: u64,
+    /// Values of the user property `device_type` that make a device `mobile`.
+    pub mobile_device_types: Vec<String>,
+    /// Language per culture for the `culture` event property (`es` otherwise).
+    pub culture_languages: std::collections::BTreeMap<String, String>,
+    /// Experiments fetched when no `--experiment` is given.
+    pub experiments: Vec<ExperimentConfig>,
+}
+
+impl Default for AmplitudeConfig {
+    fn default() -> Self {
+        AmplitudeConfig {
+            api_url: "https://amplitude.com".into(),
+            experiment_api_url: "https://experiment.amplitude.com".into(),
+            max_in_flight: 2,
+            max_attempts: 6,
+            timeout_seconds: 300,
+            backoff_initial_ms: 1000,
+            backoff_max_seconds: 120,
+            conversion_window_seconds: 1800,
+            mobile_device_types: vec!["Android".into(), "Apple iPhone".into()],
+            culture_languages: [("BR", "pt"), ("US", "en")]
+                .into_iter()
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect(),
+            experiments: Vec::new(),
+        }
+    }
+}
+
+/// One `[[amplitude.experiments]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub id: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Funnel steps, in order.
+    pub events: Vec<String>,
+    #[serde(default = "default_variants")]
+    pub variants: Vec<String>,
+    #[serde(default = "all")]
+    pub device: String,
+    #[serde(default = "all")]
+    pub culture: String,
+}
+
+fn default_variants() -> Vec<String> {
+    vec!["control".into(), "treatment".into()]
+}
+
+fn all() -> String {
+    "All".into()
+}
+
+impl AmplitudeConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.max_in_flight == 0 || self.max_in_flight > 5 {
+            return Err(Error::Config("amplitude.max_in_flight must be within 1..=5 (Amplitude allows 5 concurrent queries)".into()));
+        }
+        if self.max_attempts == 0 || self.timeout_seconds == 0 {
+            return Err(Error::Config(
+                "amplitude.max_attempts and timeout_seconds must be > 0".into(),
+            ));
+        }
+        for e in &self.experiments {
+            e.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl ExperimentConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(format!("experiment `{}`: {m}", self.id)));
+        if self.id.trim().is_empty() {
+            return Err(Error::Config("an experiment needs an id".into()));
+        }
+        if self.end < self.start {
+            return bad("end is before start");
+        }
+        if self.events.is_empty() {
+            return bad("needs at least one event (funnel step)");
+        }
+        if self.variants.is_empty() {
+            return bad("needs at least one variant");
+        }
+        if !["all", "mobile", "desktop"].contains(&self.device.to_ascii_lowercase().as_str()) {
+            return bad("device must be All, mobile or desktop");
+        }
+        Ok(())
+    }
+}
+
+/// Credentials, from the environment only.
+#[derive(Clone)]
+pub struct Credentials {
+    pub api_key: String,
+    secret_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.api_key)
+            .field("secret_key", &"***")
+            .finish()
+    }
+}
+
+impl Credentials {
+    pub fn new(api_key: String, secret_key: String) -> Self {
+        Credentials {
+            api_key,
+            secret_key,
+        }
+    }
+
+    /// `AMPLITUDE_API_KEY` and `AMPLITUDE_SECRET_KEY`.
+    pub fn from_env() -> Result<Self> {
+        let get = |k: &str| {
+            std::env::var(k).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                Error::Config(format!("{k} is not set: export the project's API key and secret key (Amplitude → Settings → Projects → API keys)"))
+            })
+        };
+        Ok(Credentials::new(
+            get("AMPLITUDE_API_KEY")?,
+            get("AMPLITUDE_SECRET_KEY")?,
+        ))
+    }
+}
+
+/// One funnel query: an experiment's variant with device and culture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelQuery {
+    pub experiment_id: String,
+    pub variant: String,
+    pub device: String,
+    pub culture: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub events: Vec<String>,
+}
+
+impl FunnelQuery {
+    /// Every (experiment, variant) query of a config entry.
+    pub fn for_experiment(e: &ExperimentConfig) -> Vec<FunnelQuery> {
+        e.variants
+            .iter()
+            .map(|v| FunnelQuery {
+                experiment_id: e.id.clone(),
+                variant: v.clone(),
+                device: e.device.clone(),
+                culture: e.culture.clone(),
+                start: e.start,
+                end: e.end,
+                events: e.events.clone(),
+            })
+            .collect()
+    }
+
+    /// The query parameters of `GET /api/2/funnels`, in order.
+    pub fn params(&self, cfg: &AmplitudeConfig) -> Vec<(String, String)> {
+        let mut step_filters = Vec::new();
+        if !self.culture.eq_ignore_ascii_case("all") {
+            let country = self.culture.to_ascii_uppercase();
+            let lang = cfg
+                .culture_languages
+                .get(&country)
+                .map_or("es", String::as_str);
+            let lower = country.to_ascii_lowercase();
+            step_filters.push(json!({
+                "subprop_type": "event",
+                "subprop_key": "culture",
+                "subprop_op": "is",
+                "subprop_value": [
+                    format!("{lang}-{country}"), format!("{lang}-{lower}"),
+                    format!("{lang}_{country}"), format!("{lang}_{lower}")
+                ],
+            }));
+        }
+        let mut params: Vec<(String, String)> = self
+            .events
+            .iter()
+            .map(|event| {
+                (
+                    "e".to_string(),
+                    json!({"event_type": event, "filters": step_filters}).to_string(),
+                )
+            })
+            .collect();
+        let mut segment = vec![json!({
+            "prop": format!("gp:[Experiment] {}", self.experiment_id),
+            "op": "is",
+            "values": [self.variant],
+        })];
+        match self.device.to_ascii_lowercase().as_str() {
+            "mobile" => segment.push(
+                json!({"prop": "device_type", "op": "is", "values": cfg.mobile_device_types}),
+            ),
+            "desktop" => segment.push(
+                json!({"prop": "device_type", "op": "is not", "values": cfg.mobile_device_types}),
+            ),
+            _ => {}
+        }
+        params.extend([
+            ("start".to_string(), self.start.format("%Y%m%d").to_string()),
+            ("end".to_string(), self.end.format("%Y%m%d").to_string()),
+            ("s".to_string(), Value::Array(segment).to_string()),
+            ("cs".to_string(), cfg.conversion_window_seconds.to_string()),
+            ("i".to_string(), "1".to_string()),
+        ]);
+        params
+    }
+
+    /// `<experiment>__<variant>__<device>__<culture>__<start>_<end>.json`, filesystem-safe.
+    pub fn file_name(&self) -> String {
+        let clean = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
+        format!(
+            "{}__{}__{}__{}__{}_{}.json",
+            clean(&self.experiment_id),
+            clean(&self.variant),
+            clean(&self.device),
+            clean(&self.culture),
+            self.start.format("%Y%m%d"),
+            self.end.format("%Y%m%d")
+        )
+    }
+}
+
+/// The HTTP client with its politeness settings.
+pub struct Client {
+    http: reqwest::Client,
+    cfg: AmplitudeConfig,
+    credentials: Credentials,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Why one attempt did not succeed.
+enum Attempt {
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    Fatal(Error),
+}
+
+impl Client {
+    pub fn new(cfg: AmplitudeConfig, credentials: Credentials) -> Result<Client> {
+        cfg.validate()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.timeout_seconds))
+            .connect_timeout(Duration::from_secs(30))
+            .user_agent(concat!("medallion/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            in_flight: Arc::new(Semaphore::new(cfg.max_in_flight)),
+            http,
+            cfg,
+            credentials,
+        })
+    }
+
+    /// Run one funnel query (with retries) and return the response body.
+    pub async fn funnel(&self, query: &FunnelQuery) -> Result<Value> {
+        let url = format!("{}/api/2/funnels", self.cfg.api_url.trim_end_matches('/'));
+        let params = query.params(&self.cfg);
+        let what = format!("funnel {} / {}", query.experiment_id, query.variant);
+        self.get_json(&what, || {
+            self.http.get(&url).query(&params).basic_auth(
+                &self.credentials.api_key,
+                Some(&self.credentials.secret_key),
+            )
+        })
+        .await
+    }
+
+    /// Every experiment of the project, following `nextCursor` pages.
+    pub async fn list_experiments(&self, management_key: &str) -> Result<Vec<Value>> {
+        let url = format!(
+            "{}/api/1/experiments",
+            self.cfg.experiment_api_url.trim_end_matches('/')
+        );
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .get_json("experiment list", || {
+                    let mut req = self
+                        .http
+                        .get(&url)
+                        .bearer_auth(management_key)
+                        .query(&[("limit", "1000")]);
+                    if let Some(c) = &cursor {
+                        req = req.query(&[("cursor", c)]);
+                    }
+                    req
+                })
+                .await?;
+            if let Some(items) = page.get("experiments").and_then(Value::as_array) {
+                all.extend(items.iter().cloned());
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
+    async fn get_json(
+        &self,
+        what: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Value> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = {
+                // The permit is held for the request only, not while backing off.
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::Input("HTTP client closed".into()))?;
+                self.try_once(what, build()).await
+            };
+            match outcome {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { reason, after }) => {
+                    if attempt >= self.cfg.max_attempts {
+                        return Err(Error::Input(format!(
+                            "Amplitude {what}: giving up after {attempt} attempts; last: {reason}"
+                        )));
+                    }
+                    let wait = after
+                        .unwrap_or_else(|| self.backoff(attempt))
+                        .min(Duration::from_secs(self.cfg.backoff_max_seconds));
+                    tracing::warn!(request = what, attempt, wait_ms = wait.as_millis() as u64, reason = %reason, "Amplitude request will be retried.");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter: uniform in [d/2, d], d = initial · 2^(attempt−1).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .cfg
+            .backoff_initial_ms
+            .saturating_mul(1u64 << (attempt - 1).min(16));
+        let ms = rand::rng().random_range(base / 2..=base.max(1));
+        Duration::from_millis(ms)
+    }
+
+    async fn try_once(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> std::result::Result<Value, Attempt> {
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                // Timeouts and connection errors are worth another try; say which, never the URL's credentials.
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                return Err(Attempt::Retry {
+                    reason: format!("{kind}: {}", redact(&e.without_url().to_string())),
+                    after: None,
+                });
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_str(&body).map_err(|e| Attempt::Retry {
+                reason: format!("response is not JSON: {e}"),
+                after: None,
+            });
+        }
+        let detail = amplitude_error(&body);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Err(Attempt::Retry {
+                reason: format!("429 rate limited: {detail}"),
+                after: retry_after,
+            }),
+            s if s.is_server_error() => Err(Attempt::Retry {
+                reason: format!("{s}: {detail}"),
+                after: retry_after,
+            }),
+            StatusCode::UNAUTHORIZED => Err(Attempt::Fatal(Error::Input(format!(
+                "Amplitude {what}: 401 unauthorized ({detail}); check AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY belong to the same project and that the URL matches its data residency"
+            )))),
+            StatusCode::FORBIDDEN => Err(Attempt::Fatal(Error::Input(format!(
+                "Amplitude {what}: 403 forbidden ({detail}); the key lacks access to this project or API"
+            )))),
+            StatusCode::BAD_REQUEST => Err(Attempt::Fatal(Error::Input(format!(
+                "Amplitude {what}: 400 bad request ({detail}); check the event names, the dates and the device/culture filters"
+            )))),
+            s => Err(Attempt::Fatal(Error::Input(format!(
+                "Amplitude {what}: {s} ({detail})"
+            )))),
+        }
+    }
+}
+
+/// Amplitude's `{"error": {"message", "metadata": {"details"}}}`, or the raw body.
+fn amplitude_error(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let err = parsed.as_ref().and_then(|v| v.get("error"));
+    match err {
+        Some(e) => {
+            let message = e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
+            match e.pointer("/metadata/details") {
+                Some(d) => format!(
+                    "{message}: {}",
+                    d.as_str().map_or_else(|| d.to_string(), str::to_string)
+                ),
+                None => message.to_string(),
+            }
+        }
+        None => body.chars().take(300).collect(),
+    }
+}
+
+/// Strip anything that looks like `user:password@` from a message.
+fn redact(message: &str) -> String {
+    match (message.find("://"), message.find('@')) {
+        (Some(s), Some(a)) if a > s => format!("{}{}", &message[..s + 3], &message[a + 1..]),
+        _ => message.to_string(),
+    }
+}
+
+/// The envelope of SPEC §1.3 around an unmodified response body.
+pub fn envelope(query: &FunnelQuery, response: Value) -> Value {
+    json!({
+        "experiment_id": query.experiment_id,
+        "variant": query.variant,
+        "device": query.device,
+        "culture": query.culture,
+        "start": query.start.to_string(),
+        "end": query.end.to_string(),
+        "events": query.events,
+        "fetched_at": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "response": response,
+    })
+}
+
+/// Fetch every query (at most `max_in_flight` at once) and write one
+/// envelope per query into `out`. Returns the files written.
+pub async fn fetch_all(
+    client: Arc<Client>,
+    queries: Vec<FunnelQuery>,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create output folder", out, e))?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for query in queries {
+        let client = Arc::clone(&client);
+        let path = out.join(query.file_name());
+        tasks.spawn(async move {
+            let body = client.funnel(&query).await?;
+            let bytes = serde_json::to_vec_pretty(&envelope(&query, body))?;
+            crate::storage::write_atomic(&path, &bytes)?;
+            tracing::info!(file = %path.display(), "Envelope written.");
+            Ok::<PathBuf, Error>(path)
+        });
+    }
+    let mut written = Vec::new();
+    let mut first_error = None;
+    while let Some(done) = tasks.join_next().await {
+        match done? {
+            Ok(p) => written.push(p),
+            Err(e) => {
+                tracing::error!(error = %crate::runner::error_chain(&e), "Funnel query failed.");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    written.sort();
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_follow_the_original_tool() {
+        let cfg = AmplitudeConfig::default();
+        let q = FunnelQuery {
+            experiment_id: "exp-1".into(),
+            variant: "treatment".into(),
+            device: "mobile".into(),
+            culture: "CL".into(),
+            start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            events: vec!["page_view".into(), "purchase".into()],
+        };
+        let p = q.params(&cfg);
+        let e: Vec<Value> = p
+            .iter()
+            .filter(|(k, _)| k == "e")
+            .map(|(_, v)| serde_json::from_str(v).unwrap())
+            .collect();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1]["event_type"], "purchase");
+        assert_eq!(
+            e[0]["filters"][0]["subprop_value"],
+            json!(["es-CL", "es-cl", "es_CL", "es_cl"])
+        );
+        let s: Value = serde_json::from_str(&p.iter().find(|(k, _)| k == "s").unwrap().1).unwrap();
+        assert_eq!(
+            s[0],
+            json!({"prop": "gp:[Experiment] exp-1", "op": "is", "values": ["treatment"]})
+        );
+        assert_eq!(
+            s[1],
+            json!({"prop": "device_type", "op": "is", "values": ["Android", "Apple iPhone"]})
+        );
+        assert!(
+            p.contains(&("start".into(), "20261001".into()))
+                && p.contains(&("cs".into(), "1800".into()))
+        );
+        assert_eq!(
+            q.file_name(),
+            "exp-1__treatment__mobile__CL__20261001_20261031.json"
+        );
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_secret() {
+        let c = Credentials::new("key".into(), "s3cr3t".into());
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(
+            redact("error sending request for url (https://key:s3cr3t@host/x)"),
+            "error sending request for url (https://host/x)"
+        );
+    }
+}

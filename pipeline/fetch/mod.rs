@@ -1,0 +1,3 @@
+//! Fetching raw inputs from external APIs into the input folder.
+
+pub mod amplitude;

@@ -1,0 +1,565 @@
+//! Amplitude funnel envelopes (SPEC §1.3) into the bronze tables
+//! `bronze_amplitude_funnel_daily` (one row per funnel × day × step) and
+//! `bronze_amplitude_funnel_cumulative` (one row per funnel × step, from
+//! `cumulativeRaw`: distinct users over the whole range).
+//!
+//! Real responses carry ~40 keys we do not use: only the fields read here are
+//! declared, every other key is ignored. An envelope that lacks the required
+//! shape, or whose arrays disagree in length, is quarantined whole with a
+//! reason, and the run goes on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::ArrowWriter;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::csv::IngestOptions;
+use super::sources::{lineage_fields, quarantine_schema, utc_micros};
+use super::values::{parse_date, parse_timestamp};
+use crate::error::{Error, Result};
+
+/// Where envelopes live under the input folder.
+pub const FUNNELS_DIR: &str = "amplitude/funnels";
+/// Quarantine folder name of malformed envelopes.
+pub const QUARANTINE_SOURCE: &str = "amplitude_funnels";
+
+/// Which of the two bronze tables to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunnelTable {
+    Daily,
+    Cumulative,
+}
+
+impl FunnelTable {
+    pub const ALL: [FunnelTable; 2] = [FunnelTable::Daily, FunnelTable::Cumulative];
+
+    pub fn table_name(self) -> &'static str {
+        match self {
+            FunnelTable::Daily => "bronze_amplitude_funnel_daily",
+            FunnelTable::Cumulative => "bronze_amplitude_funnel_cumulative",
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        let mut fields = vec![
+            Field::new("experiment_id", DataType::Utf8, false),
+            Field::new("variant", DataType::Utf8, false),
+            Field::new("device", DataType::Utf8, false),
+            Field::new("culture", DataType::Utf8, false),
+            Field::new("group_value", DataType::Utf8, false),
+            Field::new("start_date", DataType::Date32, false),
+            Field::new("end_date", DataType::Date32, false),
+        ];
+        if self == FunnelTable::Daily {
+            fields.push(Field::new("date", DataType::Date32, false));
+        }
+        fields.extend([
+            Field::new("step", DataType::Int64, false),
+            Field::new("stage", DataType::Utf8, false),
+            Field::new("users", DataType::Int64, false),
+            Field::new("fetched_at", utc_micros(), true),
+            Field::new("pruned_result", DataType::Boolean, true),
+            Field::new("hit_chunk_group_by_limit", DataType::Boolean, true),
+            Field::new("min_sample_rate", DataType::Float64, true),
+        ]);
+        fields.extend(lineage_fields());
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// The envelope fields we read; everything else is ignored.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    experiment_id: String,
+    variant: String,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    culture: Option<String>,
+    start: String,
+    end: String,
+    #[serde(default)]
+    events: Vec<Value>,
+    #[serde(default)]
+    fetched_at: Option<String>,
+    response: Response,
+}
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    data: Vec<Funnel>,
+    #[serde(default, rename = "prunedResult")]
+    pruned_result: Option<bool>,
+    #[serde(default, rename = "hitChunkGroupByLimit")]
+    hit_chunk_group_by_limit: Option<bool>,
+    #[serde(default, rename = "minSampleRate")]
+    min_sample_rate: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Funnel {
+    #[serde(default)]
+    events: Option<Vec<Value>>,
+    #[serde(default, rename = "groupValue")]
+    group_value: Option<Value>,
+    #[serde(rename = "dayFunnels")]
+    day_funnels: DayFunnels,
+    #[serde(rename = "cumulativeRaw")]
+    cumulative_raw: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DayFunnels {
+    #[serde(rename = "xValues")]
+    x_values: Vec<String>,
+    series: Vec<Vec<Value>>,
+}
+
+/// A checked funnel, ready to land.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelRows {
+    pub group_value: String,
+    pub steps: Vec<String>,
+    /// (day, users per step)
+    pub days: Vec<(i32, Vec<i64>)>,
+    pub cumulative: Vec<i64>,
+}
+
+/// A checked envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEnvelope {
+    pub experiment_id: String,
+    pub variant: String,
+    pub device: String,
+    pub culture: String,
+    pub start: i32,
+    pub end: i32,
+    pub fetched_at: Option<i64>,
+    pub pruned_result: Option<bool>,
+    pub hit_chunk_group_by_limit: Option<bool>,
+    pub min_sample_rate: Option<f64>,
+    pub funnels: Vec<FunnelRows>,
+}
+
+impl ParsedEnvelope {
+    /// Amplitude says the result is partial or sampled.
+    pub fn is_partial(&self) -> bool {
+        self.pruned_result == Some(true)
+            || self.hit_chunk_group_by_limit == Some(true)
+            || self.min_sample_rate.is_some_and(|r| r < 1.0)
+    }
+}
+
+fn step_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o
+            .get("event_type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+fn count(v: &Value, what: &str) -> std::result::Result<i64, String> {
+    match v.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(f as i64),
+        _ => Err(format!("{what}: `{v}` is not a user count")),
+    }
+}
+
+fn group_text(v: &Option<Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Parse and check one envelope; `Err` is the quarantine reason.
+pub fn parse_envelope(bytes: &[u8]) -> std::result::Result<ParsedEnvelope, String> {
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a funnel envelope: {e}"))?;
+    let start = parse_date(&env.start).map_err(|e| format!("start: {e}"))?;
+    let end = parse_date(&env.end).map_err(|e| format!("end: {e}"))?;
+    if end < start {
+        return Err(format!("end {} is before start {}", env.end, env.start));
+    }
+    let fetched_at = match &env.fetched_at {
+        Some(t) => Some(parse_timestamp(t).map_err(|e| format!("fetched_at: {e}"))?),
+        None => None,
+    };
+    let envelope_steps: Vec<String> = env.events.iter().filter_map(step_name).collect();
+    if env.response.data.is_empty() {
+        return Err("response.data holds no funnel".into());
+    }
+    let mut funnels = Vec::with_capacity(env.response.data.len());
+    for (i, f) in env.response.data.iter().enumerate() {
+        let at = |m: String| format!("response.data[{i}]: {m}");
+        let steps: Vec<String> = match &f.events {
+            Some(events) => {
+                let names: Vec<String> = events.iter().filter_map(step_name).collect();
+                if names.len() != events.len() {
+                    return Err(at(
+                        "events[] entries must be strings or objects with event_type".into(),
+                    ));
+                }
+                names
+            }
+            None => envelope_steps.clone(),
+        };
+        if steps.is_empty() {
+            return Err(at("no step names (events[] is empty)".into()));
+        }
+        let n = steps.len();
+        if f.cumulative_raw.len() != n {
+            return Err(at(format!(
+                "cumulativeRaw has {} values for {n} steps",
+                f.cumulative_raw.len()
+            )));
+        }
+        let cumulative = f
+            .cumulative_raw
+            .iter()
+            .map(|v| count(v, "cumulativeRaw"))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(at)?;
+        let d = &f.day_funnels;
+        if d.x_values.len() != d.series.len() {
+            return Err(at(format!(
+                "dayFunnels has {} xValues but {} series",
+                d.x_values.len(),
+                d.series.len()
+            )));
+        }
+        let mut days = Vec::with_capacity(d.x_values.len());
+        for (x, row) in d.x_values.iter().zip(&d.series) {
+            let day = parse_date(x).map_err(|e| at(format!("dayFunnels.xValues: {e}")))?;
+            if row.len() != n {
+                return Err(at(format!(
+                    "dayFunnels.series for {x} has {} values for {n} steps",
+                    row.len()
+                )));
+            }
+            let users = row
+                .iter()
+                .map(|v| count(v, "dayFunnels.series"))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(at)?;
+            days.push((day, users));
+        }
+        funnels.push(FunnelRows {
+            group_value: group_text(&f.group_value),
+            steps,
+            days,
+            cumulative,
+        });
+    }
+    Ok(ParsedEnvelope {
+        experiment_id: env.experiment_id,
+        variant: env.variant,
+        device: env.device.unwrap_or_else(|| "All".into()),
+        culture: env.culture.unwrap_or_else(|| "All".into()),
+        start,
+        end,
+        fetched_at,
+        pruned_result: env.response.pruned_result,
+        hit_chunk_group_by_limit: env.response.hit_chunk_group_by_limit,
+        min_sample_rate: env.response.min_sample_rate,
+        funnels,
+    })
+}
+
+/// Every `*.json` under `<input>/amplitude/funnels/`, by name.
+pub fn discover(input: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let dir = input.join(FUNNELS_DIR);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list envelopes", &dir, e))? {
+        let entry = entry.map_err(|e| Error::io("cannot list envelopes", &dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_file() && name.ends_with(".json") && !name.starts_with('.') {
+            files.push((entry.path(), format!("{FUNNELS_DIR}/{name}")));
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(files)
+}
+
+/// What an envelope ingestion produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeReport {
+    pub files: usize,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub partial: u64,
+}
+
+/// Land every envelope into `table` under `out_dir`; malformed envelopes go
+/// to `quarantine_dir` when given (only one of the two tables writes them).
+pub fn ingest_envelopes(
+    table: FunnelTable,
+    files: &[(PathBuf, String)],
+    out_dir: &Path,
+    quarantine_dir: Option<&Path>,
+    opts: &IngestOptions,
+) -> Result<EnvelopeReport> {
+    let schema = table.schema();
+    let mut report = EnvelopeReport::default();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut bad: Vec<(String, String, String)> = Vec::new();
+    for (path, name) in files {
+        report.files += 1;
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read envelope", path, e))?;
+        match parse_envelope(&bytes) {
+            Ok(env) => {
+                if env.is_partial() && table == FunnelTable::Daily {
+                    report.partial += 1;
+                    tracing::warn!(
+                        file = %name,
+                        pruned_result = ?env.pruned_result,
+                        hit_chunk_group_by_limit = ?env.hit_chunk_group_by_limit,
+                        min_sample_rate = ?env.min_sample_rate,
+                        "Amplitude says this funnel result is partial or sampled."
+                    );
+                }
+                let batch = rows_of(table, &env, name, &schema, opts)?;
+                report.rows += batch.num_rows() as u64;
+                batches.push(batch);
+            }
+            Err(reason) => {
+                report.quarantined += 1;
+                if table == FunnelTable::Daily {
+                    tracing::warn!(file = %name, reason = %reason, "Envelope quarantined.");
+                }
+                let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned();
+                bad.push((reason, raw, name.clone()));
+            }
+        }
+    }
+    write_single(out_dir, &schema, &batches, opts)?;
+    if let Some(qdir) = quarantine_dir {
+        let q = quarantine_schema();
+        let n = bad.len();
+        let mut reason = StringBuilder::new();
+        let mut raw = StringBuilder::new();
+        let mut file = StringBuilder::new();
+        for (r, w, f) in &bad {
+            reason.append_value(r);
+            raw.append_value(w);
+            file.append_value(f);
+        }
+        let batch = RecordBatch::try_new(
+            q.clone(),
+            vec![
+                Arc::new(reason.finish()),
+                Arc::new(raw.finish()),
+                Arc::new(file.finish()),
+                constant_i64(n, 0),
+                constant_ts(n, opts.ingested_at),
+                constant_str(n, &opts.run_id),
+            ],
+        )?;
+        write_single(qdir, &q, &[batch], opts)?;
+    }
+    Ok(report)
+}
+
+fn constant_i64(n: usize, v: i64) -> ArrayRef {
+    Arc::new(datafusion::arrow::array::Int64Array::from(vec![v; n]))
+}
+
+fn constant_ts(n: usize, v: i64) -> ArrayRef {
+    let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    for _ in 0..n {
+        b.append_value(v);
+    }
+    Arc::new(b.finish())
+}
+
+fn constant_str(n: usize, v: &str) -> ArrayRef {
+    Arc::new(datafusion::arrow::array::StringArray::from(vec![v; n]))
+}
+
+fn rows_of(
+    table: FunnelTable,
+    env: &ParsedEnvelope,
+    file: &str,
+    schema: &SchemaRef,
+    opts: &IngestOptions,
+) -> Result<RecordBatch> {
+    let mut exp = StringBuilder::new();
+    let mut variant = StringBuilder::new();
+    let mut device = StringBuilder::new();
+    let mut culture = StringBuilder::new();
+    let mut group = StringBuilder::new();
+    let mut start = Date32Builder::new();
+    let mut end = Date32Builder::new();
+    let mut date = Date32Builder::new();
+    let mut step = Int64Builder::new();
+    let mut stage = StringBuilder::new();
+    let mut users = Int64Builder::new();
+    let mut fetched = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut pruned = BooleanBuilder::new();
+    let mut hit = BooleanBuilder::new();
+    let mut rate = Float64Builder::new();
+    let mut source_file = StringBuilder::new();
+    let mut source_line = Int64Builder::new();
+    let mut n = 0usize;
+    for (fi, funnel) in env.funnels.iter().enumerate() {
+        let mut push = |day: Option<i32>, s: usize, u: i64| {
+            exp.append_value(&env.experiment_id);
+            variant.append_value(&env.variant);
+            device.append_value(&env.device);
+            culture.append_value(&env.culture);
+            group.append_value(&funnel.group_value);
+            start.append_value(env.start);
+            end.append_value(env.end);
+            if let Some(d) = day {
+                date.append_value(d);
+            }
+            step.append_value(s as i64 + 1);
+            stage.append_value(&funnel.steps[s]);
+            users.append_value(u);
+            fetched.append_option(env.fetched_at);
+            pruned.append_option(env.pruned_result);
+            hit.append_option(env.hit_chunk_group_by_limit);
+            rate.append_option(env.min_sample_rate);
+            source_file.append_value(file);
+            // Position of the funnel in response.data, 1-based: JSON has no lines to cite.
+            source_line.append_value(fi as i64 + 1);
+            n += 1;
+        };
+        match table {
+            FunnelTable::Daily => {
+                for (day, counts) in &funnel.days {
+                    for (s, u) in counts.iter().enumerate() {
+                        push(Some(*day), s, *u);
+                    }
+                }
+            }
+            FunnelTable::Cumulative => {
+                for (s, u) in funnel.cumulative.iter().enumerate() {
+                    push(None, s, *u);
+                }
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(exp.finish()),
+        Arc::new(variant.finish()),
+        Arc::new(device.finish()),
+        Arc::new(culture.finish()),
+        Arc::new(group.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+    ];
+    if table == FunnelTable::Daily {
+        columns.push(Arc::new(date.finish()));
+    }
+    columns.extend::<[ArrayRef; 8]>([
+        Arc::new(step.finish()),
+        Arc::new(stage.finish()),
+        Arc::new(users.finish()),
+        Arc::new(fetched.finish()),
+        Arc::new(pruned.finish()),
+        Arc::new(hit.finish()),
+        Arc::new(rate.finish()),
+        Arc::new(source_file.finish()),
+    ]);
+    columns.extend([
+        Arc::new(source_line.finish()) as ArrayRef,
+        constant_ts(n, opts.ingested_at),
+        constant_str(n, &opts.run_id),
+    ]);
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+fn write_single(
+    dir: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    opts: &IngestOptions,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+    let path = dir.join("part-00000.parquet");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| Error::io("cannot create staging file", &path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(opts.writer_properties.clone()))?;
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+      "experiment_id": "exp-1", "variant": "treatment", "start": "2026-10-01", "end": "2026-10-02",
+      "events": ["a", "b"], "fetched_at": "2026-11-01T02:00:03Z", "somethingNew": 1,
+      "response": {"wasCached": true, "minSampleRate": 0.5, "data": [
+        {"events": [{"event_type": "a"}, "b"], "groupValue": "(none)", "stepByStep": [1, 0.5],
+         "dayFunnels": {"xValues": ["2026-10-01", "2026-10-02"], "formattedXValues": ["Oct 1", "Oct 2"],
+                        "series": [[10, 4], [6, 3]]},
+         "cumulativeRaw": [14, 6], "medianTransTimes": [0, 12]}
+      ]}}"#;
+
+    #[test]
+    fn parses_strings_objects_groups_and_ignores_unknown_keys() {
+        let env = parse_envelope(GOOD.as_bytes()).unwrap();
+        assert_eq!(env.device, "All");
+        assert!(env.is_partial(), "minSampleRate 0.5");
+        let f = &env.funnels[0];
+        assert_eq!(f.steps, ["a", "b"]);
+        assert_eq!(f.group_value, "(none)");
+        assert_eq!(f.days.len(), 2);
+        assert_eq!(f.days[1].1, vec![6, 3]);
+        assert_eq!(f.cumulative, vec![14, 6]);
+    }
+
+    #[test]
+    fn malformed_shapes_give_reasons() {
+        let bad = GOOD.replace("\"cumulativeRaw\": [14, 6]", "\"cumulativeRaw\": [14]");
+        assert!(
+            parse_envelope(bad.as_bytes())
+                .unwrap_err()
+                .contains("cumulativeRaw has 1 values for 2 steps")
+        );
+        let bad = GOOD.replace("[[10, 4], [6, 3]]", "[[10, 4]]");
+        assert!(
+            parse_envelope(bad.as_bytes())
+                .unwrap_err()
+                .contains("2 xValues but 1 series")
+        );
+        let bad = GOOD.replace("[6, 3]", "[6, -3]");
+        assert!(
+            parse_envelope(bad.as_bytes())
+                .unwrap_err()
+                .contains("not a user count")
+        );
+        assert!(
+            parse_envelope(b"{\"experiment_id\": 1}")
+                .unwrap_err()
+                .contains("not a funnel envelope")
+        );
+        assert!(parse_envelope(b"\x00\x01").is_err());
+    }
+}
