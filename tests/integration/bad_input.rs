@@ -1,7 +1,6 @@
 //! Bad input never panics: each case gives a clear error naming the file (and
 //! column) or quarantines the row, as SPEC §1.1 says.
 
-use std::path::Path;
 
 use medallion::ingest::{self, IngestOptions, IngestReport};
 use medallion::runner::Status;
@@ -182,7 +181,7 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
 #[tokio::test]
 async fn a_broken_source_fails_itself_and_its_dependants_only() {
     let input = tempfile::tempdir().unwrap();
-    copy_flat(&fixture("shop"), input.path());
+    copy_tree(&fixture("shop"), input.path());
     std::fs::write(
         input.path().join("reviews.csv"),
         b"review_id,product_id\n1,2\n",
@@ -204,12 +203,4 @@ async fn a_broken_source_fails_itself_and_its_dependants_only() {
     assert!(model("bronze_reviews").error.unwrap().contains("`rating`"));
     assert_eq!(model("gold_product_performance").status, Status::Skipped);
     assert_eq!(model("gold_sales_daily").status, Status::Success);
-}
-
-fn copy_flat(from: &Path, to: &Path) {
-    for (rel, bytes) in snapshot(from) {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(dest, bytes).unwrap();
-    }
 }

@@ -74,14 +74,19 @@ pub async fn gold_contents(output: &Path) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// A copy of the project's SQL models that a test may edit.
-pub fn models_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (rel, bytes) in snapshot(&project_root().join("sql")) {
-        let dest = dir.path().join(rel);
+/// Copy every file under `from` to the same place under `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in snapshot(from) {
+        let dest = to.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::write(dest, bytes).unwrap();
     }
+}
+
+/// A copy of the project's SQL models that a test may edit.
+pub fn models_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&project_root().join("sql"), dir.path());
     dir
 }
 

@@ -129,11 +129,7 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
 #[tokio::test]
 async fn ab_groups_never_change_when_runs_repeat_or_users_arrive() {
     let input = tempfile::tempdir().unwrap();
-    for (rel, bytes) in snapshot(&fixture("onboarding")) {
-        let dest = input.path().join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(dest, bytes).unwrap();
-    }
+    copy_tree(&fixture("onboarding"), input.path());
     let out = tempfile::tempdir().unwrap();
     let groups = |o: std::path::PathBuf| async move {
         table_rows(

@@ -30,7 +30,7 @@ async fn a_failing_model_keeps_its_previous_version_and_skips_dependants() {
 
     // Same project, but silver_order_totals now fails while executing.
     let models = tempfile::tempdir().unwrap();
-    copy_dir(&project_root().join("sql"), models.path());
+    copy_tree(&project_root().join("sql"), models.path());
     std::fs::write(
         models.path().join("silver/silver_order_totals.sql"),
         "select o.*, cast(0 as decimal(18,2)) as order_revenue, cast(0 as bigint) as items, \
@@ -252,12 +252,4 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         String::from_utf8_lossy(&third.stderr)
     );
     assert!(!staging.exists());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for (rel, bytes) in snapshot(from) {
-        let dest = to.join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(dest, bytes).unwrap();
-    }
 }
