@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod amplitude;
 mod bad_input;
 mod common;
 mod engagement;
