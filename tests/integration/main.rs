@@ -4,6 +4,7 @@ mod amplitude;
 mod bad_input;
 mod common;
 mod engagement;
+mod fetch;
 mod golden;
 mod onboarding;
 mod operations;
