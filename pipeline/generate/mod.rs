@@ -2,10 +2,12 @@
 //! of SPEC §1.2, with realistic skew (a few customers and products carry much
 //! of the revenue), spread statuses and dates, duplicates, and — with
 //! `--dirty-rate` — malformed rows of every kind to exercise quarantine.
+//! Amplitude funnel envelopes come with them (`amplitude.rs`).
 //!
 //! Each source has its own generator seeded from `(seed, source)`, so the
 //! same seed and scale give byte-identical files.
 
+mod amplitude;
 mod ecommerce;
 mod onboarding;
 
@@ -66,6 +68,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
         .map_err(|e| Error::io("cannot create output folder", &opts.out, e))?;
     let mut written = ecommerce::generate(opts)?;
     written.extend(onboarding::generate(opts)?);
+    written.extend(amplitude::generate(opts)?);
     Ok(written)
 }
 

@@ -1,7 +1,6 @@
 //! Bad input never panics: each case gives a clear error naming the file (and
 //! column) or quarantines the row, as SPEC §1.1 says.
 
-
 use medallion::ingest::{self, IngestOptions, IngestReport};
 use medallion::runner::Status;
 

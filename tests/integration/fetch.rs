@@ -318,7 +318,10 @@ async fn unauthorized_fails_after_one_request_with_what_to_fix() {
         "Invalid API key: no project for this api key",
         "AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY",
     ] {
-        assert!(stderr.contains(needle), "`{needle}` missing from:\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "`{needle}` missing from:\n{stderr}"
+        );
     }
     assert!(envelope_files(dir.path()).is_empty());
     assert_secret_absent(&output, dir.path());
@@ -347,7 +350,10 @@ async fn killed_fetch_leaves_only_whole_envelopes() {
     let control = "checkout-v2__control__mobile__CL__20261001_20261003.json";
     let deadline = Instant::now() + Duration::from_secs(30);
     while !envelope_files(dir.path()).contains(&control.to_string()) {
-        assert!(Instant::now() < deadline, "the control envelope never appeared");
+        assert!(
+            Instant::now() < deadline,
+            "the control envelope never appeared"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().unwrap();
