@@ -2,10 +2,9 @@
 //! call the library. Results go to stdout, logs to stderr.
 
 use std::io::Write;
-use std::path::Path;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use crate::audit::TestStatus;
 use crate::catalog::{Layer, ModelKind};
@@ -19,7 +18,7 @@ use crate::engine::{self, RunContext};
 use crate::error::{Error, Result};
 use crate::generate;
 use crate::runner::{self, RunRequest};
-use crate::storage::{Layout, SUCCESS_MARKER};
+use crate::storage::Root;
 
 /// Run one parsed command line.
 pub async fn dispatch(cli: Cli) -> Result<()> {
@@ -183,13 +182,13 @@ async fn run(args: RunArgs) -> Result<()> {
 /// The plan a run would execute: models in order, what each reads and writes.
 pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
     let selected = dag.select(&request.select, request.layer)?;
-    let layout = Layout::new(&request.config.output);
+    let root = Root::open(&request.config.output)?;
     let mut out = format!(
         "Plan for as-of {} ({} of {} models), output {}:\n",
         request.as_of,
         selected.len(),
         dag.len(),
-        layout.root.display()
+        root.display()
     );
     for (n, model) in dag
         .ordered()
@@ -215,9 +214,12 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
             n + 1,
             model.name,
             reads,
-            layout
-                .table_dir(model.layer.as_str(), &model.name)
-                .display()
+            format!(
+                "{}/{}/{}",
+                root.display().trim_end_matches('/'),
+                model.layer.as_str(),
+                model.name
+            )
         ));
         if !model.tests.is_empty() {
             let tests: Vec<String> = model
@@ -293,31 +295,13 @@ pub fn render_lineage(dag: &Dag, format: LineageFormat) -> Result<String> {
 }
 
 /// Register every published table of an output root under its name.
-pub async fn register_published(ctx: &SessionContext, root: &Path) -> Result<Vec<String>> {
+pub async fn register_published(ctx: &SessionContext, root: &Root) -> Result<Vec<String>> {
+    root.register_store(ctx);
     let mut names = Vec::new();
     for layer in Layer::ALL {
-        let dir = root.join(layer.as_str());
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut tables: Vec<_> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.join(SUCCESS_MARKER).exists())
-            .collect();
-        tables.sort();
-        for path in tables {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            ctx.register_parquet(
-                &name,
-                &format!("{}/", path.display()),
-                ParquetReadOptions::default(),
-            )
-            .await?;
-            names.push(name);
+        for table in root.published_tables(layer.as_str()).await? {
+            root.register(ctx, &table, layer.as_str(), &table).await?;
+            names.push(table);
         }
     }
     Ok(names)
@@ -414,7 +398,8 @@ async fn query(args: QueryArgs) -> Result<()> {
     let config = load_config(&args.common)?;
     let run = RunContext::new(runner::default_as_of(), &config);
     let ctx = engine::session_context(&config, &run);
-    let names = register_published(&ctx, &config.output).await?;
+    let root = Root::open(&config.output)?;
+    let names = register_published(&ctx, &root).await?;
     if names.is_empty() {
         return Err(Error::Input(format!(
             "no published tables under {}; run `medallion run` first or pass --output",

@@ -108,6 +108,10 @@ pub enum Error {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
+    /// S3 or another object store refused or failed a request.
+    #[error("object store")]
+    ObjectStore(#[from] object_store::Error),
+
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -22,7 +22,7 @@ use crate::engine::{self, RunContext};
 use crate::error::{Error, Result};
 use crate::ingest::amplitude::{self, FunnelTable};
 use crate::ingest::{self, IngestOptions, Source};
-use crate::storage::{self, Layout, LockHolder, RunLock, SUCCESS_MARKER};
+use crate::storage::{self, LockHolder, Root, SUCCESS_MARKER};
 use crate::writer;
 
 /// What to run.
@@ -190,7 +190,7 @@ pub fn load_dag(config: &Config) -> Result<Dag> {
 /// State shared by the model tasks of one run.
 struct Shared {
     ctx: SessionContext,
-    layout: Layout,
+    root: Root,
     config: Config,
     run_id: String,
     staging: PathBuf,
@@ -205,14 +205,18 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     config.validate()?;
     let dag = load_dag(&config)?;
     let selected = dag.select(&request.select, request.layer)?;
-    if !config.input.is_dir() && selected.iter().any(|n| n.starts_with("bronze_")) {
+    let remote_input = storage::parse_location(&config.input)?;
+    if remote_input.is_none()
+        && !config.input.is_dir()
+        && selected.iter().any(|n| n.starts_with("bronze_"))
+    {
         return Err(Error::Input(format!(
             "input folder {} not found; pass --input or run `medallion generate --out {}`",
             config.input.display(),
             config.input.display()
         )));
     }
-    let layout = Layout::new(&config.output);
+    let root = Root::open(&config.output)?;
     let run_id = new_run_id();
     let started = Utc::now();
     let holder = LockHolder {
@@ -221,19 +225,54 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
         host: storage::host_name(),
         started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
     };
-    let _lock = RunLock::acquire(&layout, &holder)?;
+    let lock = root.lock(&holder).await?;
+    let outcome = run_locked(
+        request,
+        config,
+        dag,
+        selected,
+        root,
+        run_id,
+        started,
+        remote_input,
+    )
+    .await;
+    lock.release().await;
+    outcome
+}
+
+/// The run proper, once the lock is held (released by the caller whatever happens).
+#[allow(clippy::too_many_arguments)]
+async fn run_locked(
+    request: RunRequest,
+    mut config: Config,
+    dag: Dag,
+    selected: BTreeSet<String>,
+    root: Root,
+    run_id: String,
+    started: chrono::DateTime<Utc>,
+    remote_input: Option<url::Url>,
+) -> Result<RunResults> {
     // We hold the lock: any staging folder left is from a run that died.
-    if layout.staging_root().exists() {
-        let _ = std::fs::remove_dir_all(layout.staging_root());
+    let staging_root = root.staging_root();
+    if staging_root.exists() {
+        let _ = std::fs::remove_dir_all(&staging_root);
     }
-    let staging = layout.staging_dir(&run_id);
+    let staging = staging_root.join(&run_id);
+    let input_display = config.input.display().to_string();
+    if let Some(url) = &remote_input {
+        if selected.iter().any(|n| n.starts_with("bronze_")) {
+            config.input = storage::download_input(url, &staging.join("_input")).await?;
+        }
+    }
     let run_ctx = RunContext::new(request.as_of, &config);
     let ctx = engine::session_context(&config, &run_ctx);
-    register_unselected(&ctx, &dag, &selected, &layout).await?;
+    root.register_store(&ctx);
+    register_unselected(&ctx, &dag, &selected, &root).await?;
     let props = storage::writer_properties(&config)?;
     let shared = Arc::new(Shared {
         ctx,
-        layout: layout.clone(),
+        root: root.clone(),
         ingest: IngestOptions {
             batch_rows: config.batch_rows,
             run_id: run_id.clone(),
@@ -250,7 +289,7 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     let results = execute(&shared, &dag, &selected, &progress).await;
     drop(progress);
     let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_dir(layout.staging_root());
+    let _ = std::fs::remove_dir(&staging_root);
     let finished = Utc::now();
     let failed = results.iter().any(|m| m.status == Status::Error);
     let run_results = RunResults {
@@ -260,16 +299,14 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
         finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
         as_of: request.as_of.to_string(),
         arguments: request.arguments.clone(),
-        input: config.input.display().to_string(),
-        output: config.output.display().to_string(),
+        input: input_display,
+        output: root.display(),
         models: results,
     };
     let body = serde_json::to_vec_pretty(&run_results)?;
-    storage::write_atomic(
-        &layout.runs_dir().join(&run_id).join("run_results.json"),
-        &body,
-    )?;
-    storage::write_atomic(&layout.runs_dir().join("latest.json"), &body)?;
+    root.write_file(&format!("_runs/{run_id}/run_results.json"), body.clone())
+        .await?;
+    root.write_file("_runs/latest.json", body).await?;
     tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
     Ok(run_results)
 }
@@ -280,15 +317,15 @@ async fn register_unselected(
     ctx: &SessionContext,
     dag: &Dag,
     selected: &BTreeSet<String>,
-    layout: &Layout,
+    root: &Root,
 ) -> Result<()> {
     for model in dag.ordered() {
         if selected.contains(&model.name) {
             continue;
         }
-        let dir = layout.table_dir(model.layer.as_str(), &model.name);
-        if dir.join(SUCCESS_MARKER).exists() {
-            register_table(ctx, &model.name, &dir).await?;
+        let layer = model.layer.as_str();
+        if root.is_published(layer, &model.name).await? {
+            root.register(ctx, &model.name, layer, &model.name).await?;
         }
     }
     for model in dag.ordered().filter(|m| selected.contains(&m.name)) {
@@ -297,16 +334,12 @@ async fn register_unselected(
                 continue;
             }
             let dep_layer = dag.get(dep).map_or("?", |m| m.layer.as_str());
-            if !layout
-                .table_dir(dep_layer, dep)
-                .join(SUCCESS_MARKER)
-                .exists()
-            {
+            if !root.is_published(dep_layer, dep).await? {
                 return Err(Error::Config(format!(
                     "model `{}` reads `{dep}`, which is not selected and has never been published under {}; \
                      run with --select +{} to build its inputs too",
                     model.name,
-                    layout.root.display(),
+                    root.display(),
                     model.name
                 )));
             }
@@ -316,11 +349,7 @@ async fn register_unselected(
 }
 
 async fn register_table(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
-    let _ = ctx.deregister_table(name)?;
-    let url = format!("{}/", dir.display());
-    ctx.register_parquet(name, &url, ParquetReadOptions::default())
-        .await?;
-    Ok(())
+    storage::register_dir(ctx, name, dir).await
 }
 
 /// Run the selected models, respecting dependencies and the concurrency limit.
@@ -509,10 +538,10 @@ async fn build_source(
     }
     // The quarantine is published even when the source fails: it says why.
     write_marker(&shared.run_id, &quarantine_stage, report.quarantined)?;
-    storage::publish_dir(
-        &quarantine_stage,
-        &shared.layout.quarantine_dir(source.name),
-    )?;
+    shared
+        .root
+        .publish(&quarantine_stage, "_quarantine", source.name)
+        .await?;
     report.check_bad_fraction(source.name, shared.config.max_bad_row_fraction)?;
     if let Some(pk) = source.primary_key() {
         let df = shared
@@ -583,10 +612,10 @@ async fn build_amplitude(
     result.quarantined_rows = report.quarantined;
     if let Some(q) = quarantine_stage {
         write_marker(&shared.run_id, &q, report.quarantined)?;
-        storage::publish_dir(
-            &q,
-            &shared.layout.quarantine_dir(amplitude::QUARANTINE_SOURCE),
-        )?;
+        shared
+            .root
+            .publish(&q, "_quarantine", amplitude::QUARANTINE_SOURCE)
+            .await?;
     }
     publish(shared, model, &stage, report.rows, result).await
 }
@@ -619,7 +648,7 @@ async fn publish(
     result: &mut ModelResult,
 ) -> Result<()> {
     write_marker(&shared.run_id, stage, rows)?;
-    let target = shared.layout.table_dir(model.layer.as_str(), &model.name);
+    let layer = model.layer.as_str();
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
         register_table(&shared.ctx, &model.name, stage).await?;
@@ -631,8 +660,11 @@ async fn publish(
             .map(|t| t.name.as_str())
             .collect();
         if !blocking.is_empty() {
-            if target.join(SUCCESS_MARKER).exists() {
-                register_table(&shared.ctx, &model.name, &target).await?;
+            if shared.root.is_published(layer, &model.name).await? {
+                shared
+                    .root
+                    .register(&shared.ctx, &model.name, layer, &model.name)
+                    .await?;
             } else {
                 let _ = shared.ctx.deregister_table(model.name.as_str())?;
             }
@@ -642,8 +674,11 @@ async fn publish(
             });
         }
     }
-    storage::publish_dir(stage, &target)?;
-    register_table(&shared.ctx, &model.name, &target).await
+    shared.root.publish(stage, layer, &model.name).await?;
+    shared
+        .root
+        .register(&shared.ctx, &model.name, layer, &model.name)
+        .await
 }
 
 /// `medallion test`: run the data tests of the selected models on their
@@ -658,11 +693,12 @@ pub async fn test_published(
     let selected = dag.select(select, layer)?;
     let run_ctx = RunContext::new(default_as_of(), config);
     let ctx = engine::session_context(config, &run_ctx);
-    let layout = Layout::new(&config.output);
+    let root = Root::open(&config.output)?;
+    root.register_store(&ctx);
     for model in dag.ordered() {
-        let dir = layout.table_dir(model.layer.as_str(), &model.name);
-        if dir.join(SUCCESS_MARKER).exists() {
-            register_table(&ctx, &model.name, &dir).await?;
+        let layer = model.layer.as_str();
+        if root.is_published(layer, &model.name).await? {
+            root.register(&ctx, &model.name, layer, &model.name).await?;
         }
     }
     let mut out = Vec::new();
@@ -670,12 +706,11 @@ pub async fn test_published(
         .ordered()
         .filter(|m| selected.contains(&m.name) && !m.tests.is_empty())
     {
-        let dir = layout.table_dir(model.layer.as_str(), &model.name);
-        if !dir.join(SUCCESS_MARKER).exists() {
+        if !root.is_published(model.layer.as_str(), &model.name).await? {
             return Err(Error::Input(format!(
                 "`{}` has never been published under {}; run `medallion run --select +{}` first",
                 model.name,
-                layout.root.display(),
+                root.display(),
                 model.name
             )));
         }

@@ -1,4 +1,4 @@
-//! The output root: layout, Parquet settings, atomic publish and the run lock.
+//! A local output root: layout, Parquet settings, atomic publish and the run lock.
 //!
 //! Every table is first written under `<root>/_staging/<run_id>/` and becomes
 //! visible only through one atomic directory exchange (`renameat2` with
@@ -251,7 +251,7 @@ pub fn host_name() -> String {
 }
 
 /// A holder is stale when it ran on this host and its process is gone.
-fn is_stale(holder: &LockHolder) -> bool {
+pub(super) fn is_stale(holder: &LockHolder) -> bool {
     holder.host == host_name() && !process_alive(holder.pid)
 }
 

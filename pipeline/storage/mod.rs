@@ -1,0 +1,245 @@
+//! Output and input roots (SPEC §2): a local folder, the default, or an
+//! object-store prefix such as `s3://bucket/prefix` (S3, MinIO and other
+//! S3-compatible stores).
+//!
+//! The runner sees one [`Root`] whatever the medium: it stages tables in a
+//! local folder, then asks the root to publish them, to say whether a table
+//! has ever been published, to make it queryable, and to hold the run lock.
+//! Local roots publish with an atomic directory exchange (`local.rs`); object
+//! stores have no directory rename, so they publish data files under unique
+//! names and then one small `_SUCCESS` manifest (`object.rs`).
+
+mod local;
+mod object;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStore;
+use url::Url;
+
+pub use local::*;
+pub use object::ObjectRoot;
+
+use crate::error::{Error, Result};
+
+/// Map a URL to its object store: the one place that knows the schemes.
+///
+/// - `s3://bucket/...`: `AmazonS3Builder::from_env`, so credentials, region
+///   and endpoint come from the standard AWS variables (`AWS_ACCESS_KEY_ID`,
+///   `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+///   `AWS_ALLOW_HTTP` for MinIO on plain HTTP).
+/// - `file:///path`: the local filesystem through the same interface.
+pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    match url.scheme() {
+        "s3" | "s3a" => {
+            let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| {
+                Error::Config(format!(
+                    "{url}: an S3 URL needs a bucket: s3://bucket/prefix"
+                ))
+            })?;
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // object_store reads AWS_ENDPOINT; the AWS SDKs and CLI use AWS_ENDPOINT_URL.
+            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+                builder = builder.with_endpoint(endpoint);
+            }
+            Ok(Arc::new(builder.build()?))
+        }
+        "file" => Ok(Arc::new(object_store::local::LocalFileSystem::new())),
+        other => Err(Error::Config(format!(
+            "{url}: unsupported scheme `{other}`; use a local path or s3://bucket/prefix"
+        ))),
+    }
+}
+
+/// A location given on the command line or in the config: a URL when it has
+/// a scheme (`s3://…`), a local path otherwise.
+pub fn parse_location(location: &Path) -> Result<Option<Url>> {
+    let text = location.to_string_lossy();
+    if !text.contains("://") {
+        return Ok(None);
+    }
+    let url =
+        Url::parse(&text).map_err(|e| Error::Config(format!("{text}: not a valid URL: {e}")))?;
+    if url.scheme() == "file" {
+        return Ok(None);
+    }
+    Ok(Some(url))
+}
+
+/// Where a run publishes.
+#[derive(Debug, Clone)]
+pub enum Root {
+    Local(Layout),
+    Object(ObjectRoot),
+}
+
+/// The held run lock; released by [`RunGuard::release`] (or on drop for local roots).
+#[derive(Debug)]
+pub enum RunGuard {
+    Local(RunLock),
+    Object(object::ObjectLock),
+}
+
+impl RunGuard {
+    pub async fn release(self) {
+        match self {
+            RunGuard::Local(lock) => drop(lock),
+            RunGuard::Object(lock) => lock.release().await,
+        }
+    }
+}
+
+impl Root {
+    /// Open the root named by `--output` (a path or an `s3://` URL). No I/O yet.
+    pub fn open(location: &Path) -> Result<Root> {
+        match parse_location(location)? {
+            None => {
+                let text = location.to_string_lossy();
+                let path = text
+                    .strip_prefix("file://")
+                    .map_or_else(|| location.to_path_buf(), PathBuf::from);
+                Ok(Root::Local(Layout::new(path)))
+            }
+            Some(url) => Ok(Root::Object(ObjectRoot::new(url)?)),
+        }
+    }
+
+    /// The root as the user wrote it, for messages and run_results.json.
+    pub fn display(&self) -> String {
+        match self {
+            Root::Local(l) => l.root.display().to_string(),
+            Root::Object(o) => o.url().to_string(),
+        }
+    }
+
+    /// Local folder where a run stages its tables before publishing: inside
+    /// the root for local roots (so publishing is a rename on one
+    /// filesystem), under the system temp folder for object stores.
+    pub fn staging_root(&self) -> PathBuf {
+        match self {
+            Root::Local(l) => l.staging_root(),
+            Root::Object(o) => o.staging_root(),
+        }
+    }
+
+    /// Make the object store reachable from SQL (`s3://…` table paths).
+    pub fn register_store(&self, ctx: &SessionContext) {
+        if let Root::Object(o) = self {
+            ctx.register_object_store(o.store_url(), o.store());
+        }
+    }
+
+    /// Take the run lock, or fail at once naming the run that holds it.
+    pub async fn lock(&self, holder: &LockHolder) -> Result<RunGuard> {
+        match self {
+            Root::Local(l) => Ok(RunGuard::Local(RunLock::acquire(l, holder)?)),
+            Root::Object(o) => Ok(RunGuard::Object(o.lock(holder).await?)),
+        }
+    }
+
+    /// Replace `<layer>/<table>` with the fully written local folder `staged`.
+    /// `layer` is `bronze`, `silver`, `gold` or `_quarantine`.
+    pub async fn publish(&self, staged: &Path, layer: &str, table: &str) -> Result<()> {
+        match self {
+            Root::Local(l) => publish_dir(staged, &l.table_dir(layer, table)),
+            Root::Object(o) => o.publish(staged, layer, table).await,
+        }
+    }
+
+    /// Has `<layer>/<table>` a published version?
+    pub async fn is_published(&self, layer: &str, table: &str) -> Result<bool> {
+        match self {
+            Root::Local(l) => Ok(l.table_dir(layer, table).join(SUCCESS_MARKER).exists()),
+            Root::Object(o) => o.is_published(layer, table).await,
+        }
+    }
+
+    /// Register the published version of `<layer>/<table>` under `name`.
+    /// On object stores only the files the manifest lists are read.
+    pub async fn register(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        layer: &str,
+        table: &str,
+    ) -> Result<()> {
+        match self {
+            Root::Local(l) => register_dir(ctx, name, &l.table_dir(layer, table)).await,
+            Root::Object(o) => o.register(ctx, name, layer, table).await,
+        }
+    }
+
+    /// Published tables of a layer, by name.
+    pub async fn published_tables(&self, layer: &str) -> Result<Vec<String>> {
+        match self {
+            Root::Local(l) => {
+                let dir = l.root.join(layer);
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    return Ok(Vec::new());
+                };
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join(SUCCESS_MARKER).exists())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            Root::Object(o) => o.published_tables(layer).await,
+        }
+    }
+
+    /// Write a small file (run results) at `relative` under the root, atomically.
+    pub async fn write_file(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Root::Local(l) => write_atomic(&l.root.join(relative), &bytes),
+            Root::Object(o) => o.write_file(relative, bytes).await,
+        }
+    }
+}
+
+/// Register a local table folder (published or staged) under `name`.
+pub async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
+    let _ = ctx.deregister_table(name)?;
+    let url = format!("{}/", dir.display());
+    ctx.register_parquet(
+        name,
+        &url,
+        datafusion::prelude::ParquetReadOptions::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Copy every object under an input URL into `local` (the CSV reader and the
+/// quarantine need local files with line positions). Returns `local`.
+pub async fn download_input(url: &Url, local: &Path) -> Result<PathBuf> {
+    object::download_prefix(url, local).await?;
+    Ok(local.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_map_to_roots() {
+        assert!(matches!(
+            Root::open(Path::new("artifacts")).unwrap(),
+            Root::Local(_)
+        ));
+        assert!(matches!(
+            Root::open(Path::new("file:///tmp/x")).unwrap(),
+            Root::Local(l) if l.root == Path::new("/tmp/x")
+        ));
+        let err = Root::open(Path::new("gs://bucket/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported scheme `gs`"), "{err}");
+        let err = Root::open(Path::new("s3:///x")).unwrap_err().to_string();
+        assert!(err.contains("needs a bucket"), "{err}");
+    }
+}
