@@ -9,3 +9,4 @@ mod golden;
 mod onboarding;
 mod operations;
 mod publish;
+mod s3;
