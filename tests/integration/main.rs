@@ -3,6 +3,7 @@
 mod amplitude;
 mod bad_input;
 mod common;
+mod deploy;
 mod engagement;
 mod fetch;
 mod golden;
