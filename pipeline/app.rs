@@ -88,6 +88,9 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     if let Some(n) = args.target_partitions {
         config.target_partitions = n;
     }
+    if let Some(n) = args.memory_limit_mb {
+        config.memory_limit_mb = n;
+    }
     // MEDALLION_VAR_<NAME>=value first, so that flags win over the environment.
     let mut from_env: Vec<(String, String)> = std::env::vars()
         .filter_map(|(k, v)| {
@@ -397,7 +400,7 @@ async fn fetch_amplitude(args: crate::cli::FetchAmplitudeArgs) -> Result<()> {
 async fn query(args: QueryArgs) -> Result<()> {
     let config = load_config(&args.common)?;
     let run = RunContext::new(runner::default_as_of(), &config);
-    let ctx = engine::session_context(&config, &run);
+    let ctx = engine::session_context(&config, &run)?;
     let root = Root::open(&config.output)?;
     let names = register_published(&ctx, &root).await?;
     if names.is_empty() {

@@ -112,6 +112,11 @@ pub struct RunArgs {
     /// DataFusion partitions per query; 0 = CPU cores [config `target_partitions`].
     #[arg(long, env = "MEDALLION_TARGET_PARTITIONS")]
     pub target_partitions: Option<usize>,
+
+    /// Memory for DataFusion operators in MiB, spilling to disk beyond it; 0 = unlimited
+    /// [config `memory_limit_mb`, default 3072].
+    #[arg(long, env = "MEDALLION_MEMORY_LIMIT_MB")]
+    pub memory_limit_mb: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

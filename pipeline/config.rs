@@ -36,6 +36,13 @@ pub struct Config {
     pub row_group_rows: usize,
     /// ZSTD level for Parquet files (1..=22). Default 3.
     pub zstd_level: i32,
+    /// Memory DataFusion's operators may hold, in MiB, shared by the models
+    /// running at once; sorts, joins and aggregations spill to disk beyond
+    /// it. 0 = no limit. Default 3072. (Process RSS adds Parquet and CSV
+    /// buffers on top: about 1 GiB at scale 10.)
+    pub memory_limit_mb: usize,
+    /// Folder for spill files. Default: the system temp folder.
+    pub spill_dir: Option<PathBuf>,
     /// Business variables used by the SQL models (SPEC §3).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
@@ -54,6 +61,8 @@ impl Default for Config {
             max_concurrent_models: 2,
             row_group_rows: 1_048_576,
             zstd_level: 3,
+            memory_limit_mb: 3072,
+            spill_dir: None,
             variables: Variables::default(),
             amplitude: Default::default(),
         }

@@ -1,13 +1,20 @@
 //! The one place that builds DataFusion's `SessionContext`: parallelism,
-//! settings and medallion's SQL functions (`crate::udf`). A distributed
-//! context can replace this function without touching the runner.
+//! the memory pool and spill folder, settings and medallion's SQL functions
+//! (`crate::udf`). A distributed context can replace this function without
+//! touching the runner.
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use chrono::{Datelike, NaiveDate};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::Config;
+use crate::error::Result;
 
 /// Run-wide facts the SQL functions expose.
 #[derive(Debug, Clone)]
@@ -35,7 +42,7 @@ pub fn date32(d: NaiveDate) -> i32 {
 }
 
 /// Build the session every model of a run is planned and executed in.
-pub fn session_context(config: &Config, run: &RunContext) -> SessionContext {
+pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionContext> {
     let partitions = if config.target_partitions == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -50,9 +57,22 @@ pub fn session_context(config: &Config, run: &RunContext) -> SessionContext {
             false,
         )
         .set_str("datafusion.execution.time_zone", "+00:00");
-    let ctx = SessionContext::new_with_config(session);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if config.memory_limit_mb > 0 {
+        // A fair pool splits the budget among the spilling operators of the
+        // models running at once, so one big sort cannot starve the others.
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(
+            config.memory_limit_mb.saturating_mul(1024 * 1024),
+        )));
+    }
+    let mode = match &config.spill_dir {
+        Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
     register_functions(&ctx, run);
-    ctx
+    Ok(ctx)
 }
 
 /// Register medallion's SQL functions on a context (see [`crate::udf`]).

@@ -266,7 +266,7 @@ async fn run_locked(
         }
     }
     let run_ctx = RunContext::new(request.as_of, &config);
-    let ctx = engine::session_context(&config, &run_ctx);
+    let ctx = engine::session_context(&config, &run_ctx)?;
     root.register_store(&ctx);
     register_unselected(&ctx, &dag, &selected, &root).await?;
     let props = storage::writer_properties(&config)?;
@@ -692,7 +692,7 @@ pub async fn test_published(
     let dag = load_dag(config)?;
     let selected = dag.select(select, layer)?;
     let run_ctx = RunContext::new(default_as_of(), config);
-    let ctx = engine::session_context(config, &run_ctx);
+    let ctx = engine::session_context(config, &run_ctx)?;
     let root = Root::open(&config.output)?;
     root.register_store(&ctx);
     for model in dag.ordered() {
