@@ -632,7 +632,9 @@ async fn build_sql(
         path: PathBuf::from(model.origin()),
         source: Box::new(Error::DataFusion(e)),
     })?;
+    let started = Instant::now();
     let rows = writer::write_dataframe(df, &stage, &shared.props).await?;
+    tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
     publish(shared, model, &stage, rows, result).await
 }
@@ -652,7 +654,9 @@ async fn publish(
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
         register_table(&shared.ctx, &model.name, stage).await?;
+        let started = Instant::now();
         result.tests = audit::run_tests(&shared.ctx, &model.name, &model.tests).await;
+        tracing::debug!(model = %model.name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
         let blocking: Vec<&str> = result
             .tests
             .iter()

@@ -1,14 +1,34 @@
 -- silver_events: one row per event_id (grain) that occurred on or before the
 -- as-of date (UTC). A re-sent event_id keeps its last occurrence by source
 -- file name and line (SPEC §1.2); unknown event types never get past bronze.
-with ranked as (
+-- De-duplication without sorting every row: only the few keys that occur
+-- more than once go through the window; the others pass a hash join.
+with duplicated_keys as (
+    select event_id as duplicated_key
+    from bronze_events
+    group by event_id
+    having count(*) > 1
+),
+flagged as (
+    select
+        b.*,
+        d.duplicated_key is not null as is_duplicated
+    from bronze_events as b
+    left join duplicated_keys as d on d.duplicated_key = b.event_id
+),
+ranked as (
+    select *, cast(1 as bigint) as version_rank
+    from flagged
+    where not is_duplicated
+    union all
     select
         *,
-        row_number() over (
+        cast(row_number() over (
             partition by event_id
             order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_events
+        ) as bigint) as version_rank
+    from flagged
+    where is_duplicated
 ),
 
 final as (

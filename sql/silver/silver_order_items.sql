@@ -4,14 +4,34 @@
 -- with cost 0. Line money is rounded to cents, half away from zero:
 --   line_revenue = quantity × unit_price × (1 − discount)
 --   line_profit  = quantity × (unit_price × (1 − discount) − cost)
-with ranked as (
+-- De-duplication without sorting every row: only the few keys that occur
+-- more than once go through the window; the others pass a hash join.
+with duplicated_keys as (
+    select order_item_id as duplicated_key
+    from bronze_order_items
+    group by order_item_id
+    having count(*) > 1
+),
+flagged as (
+    select
+        b.*,
+        d.duplicated_key is not null as is_duplicated
+    from bronze_order_items as b
+    left join duplicated_keys as d on d.duplicated_key = b.order_item_id
+),
+ranked as (
+    select *, cast(1 as bigint) as version_rank
+    from flagged
+    where not is_duplicated
+    union all
     select
         *,
-        row_number() over (
+        cast(row_number() over (
             partition by order_item_id
             order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_order_items
+        ) as bigint) as version_rank
+    from flagged
+    where is_duplicated
 ),
 
 items as (

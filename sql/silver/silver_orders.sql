@@ -2,14 +2,34 @@
 -- date. Status is normalised to lower case; a revenue order is shipped or
 -- delivered (SPEC §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
-with ranked as (
+-- De-duplication without sorting every row: only the few keys that occur
+-- more than once go through the window; the others pass a hash join.
+with duplicated_keys as (
+    select order_id as duplicated_key
+    from bronze_orders
+    group by order_id
+    having count(*) > 1
+),
+flagged as (
+    select
+        b.*,
+        d.duplicated_key is not null as is_duplicated
+    from bronze_orders as b
+    left join duplicated_keys as d on d.duplicated_key = b.order_id
+),
+ranked as (
+    select *, cast(1 as bigint) as version_rank
+    from flagged
+    where not is_duplicated
+    union all
     select
         *,
-        row_number() over (
+        cast(row_number() over (
             partition by order_id
             order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_orders
+        ) as bigint) as version_rank
+    from flagged
+    where is_duplicated
 ),
 
 final as (

@@ -1,14 +1,34 @@
 -- silver_usage_logs: one row per usage_id (grain) on or before the as-of
 -- date. metadata stays the JSON text it arrived as: a malformed value is no
 -- reason to drop a row.
-with ranked as (
+-- De-duplication without sorting every row: only the few keys that occur
+-- more than once go through the window; the others pass a hash join.
+with duplicated_keys as (
+    select usage_id as duplicated_key
+    from bronze_usage_logs
+    group by usage_id
+    having count(*) > 1
+),
+flagged as (
+    select
+        b.*,
+        d.duplicated_key is not null as is_duplicated
+    from bronze_usage_logs as b
+    left join duplicated_keys as d on d.duplicated_key = b.usage_id
+),
+ranked as (
+    select *, cast(1 as bigint) as version_rank
+    from flagged
+    where not is_duplicated
+    union all
     select
         *,
-        row_number() over (
+        cast(row_number() over (
             partition by usage_id
             order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_usage_logs
+        ) as bigint) as version_rank
+    from flagged
+    where is_duplicated
 ),
 
 final as (
