@@ -2,7 +2,8 @@
 -- as-of date (UTC). A re-sent event_id keeps its last occurrence by source
 -- file name and line (SPEC §1.2); unknown event types never get past bronze.
 -- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join.
+-- more than once go through the window; the others pass a hash join whose
+-- build side is the small set of duplicated keys (hence the right join).
 with duplicated_keys as (
     select event_id as duplicated_key
     from bronze_events
@@ -13,8 +14,8 @@ flagged as (
     select
         b.*,
         d.duplicated_key is not null as is_duplicated
-    from bronze_events as b
-    left join duplicated_keys as d on d.duplicated_key = b.event_id
+    from duplicated_keys as d
+    right join bronze_events as b on d.duplicated_key = b.event_id
 ),
 ranked as (
     select *, cast(1 as bigint) as version_rank

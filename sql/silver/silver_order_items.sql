@@ -5,7 +5,8 @@
 --   line_revenue = quantity × unit_price × (1 − discount)
 --   line_profit  = quantity × (unit_price × (1 − discount) − cost)
 -- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join.
+-- more than once go through the window; the others pass a hash join whose
+-- build side is the small set of duplicated keys (hence the right join).
 with duplicated_keys as (
     select order_item_id as duplicated_key
     from bronze_order_items
@@ -16,8 +17,8 @@ flagged as (
     select
         b.*,
         d.duplicated_key is not null as is_duplicated
-    from bronze_order_items as b
-    left join duplicated_keys as d on d.duplicated_key = b.order_item_id
+    from duplicated_keys as d
+    right join bronze_order_items as b on d.duplicated_key = b.order_item_id
 ),
 ranked as (
     select *, cast(1 as bigint) as version_rank

@@ -3,7 +3,8 @@
 -- delivered (SPEC §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
 -- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join.
+-- more than once go through the window; the others pass a hash join whose
+-- build side is the small set of duplicated keys (hence the right join).
 with duplicated_keys as (
     select order_id as duplicated_key
     from bronze_orders
@@ -14,8 +15,8 @@ flagged as (
     select
         b.*,
         d.duplicated_key is not null as is_duplicated
-    from bronze_orders as b
-    left join duplicated_keys as d on d.duplicated_key = b.order_id
+    from duplicated_keys as d
+    right join bronze_orders as b on d.duplicated_key = b.order_id
 ),
 ranked as (
     select *, cast(1 as bigint) as version_rank

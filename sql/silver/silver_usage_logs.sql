@@ -2,7 +2,8 @@
 -- date. metadata stays the JSON text it arrived as: a malformed value is no
 -- reason to drop a row.
 -- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join.
+-- more than once go through the window; the others pass a hash join whose
+-- build side is the small set of duplicated keys (hence the right join).
 with duplicated_keys as (
     select usage_id as duplicated_key
     from bronze_usage_logs
@@ -13,8 +14,8 @@ flagged as (
     select
         b.*,
         d.duplicated_key is not null as is_duplicated
-    from bronze_usage_logs as b
-    left join duplicated_keys as d on d.duplicated_key = b.usage_id
+    from duplicated_keys as d
+    right join bronze_usage_logs as b on d.duplicated_key = b.usage_id
 ),
 ranked as (
     select *, cast(1 as bigint) as version_rank
