@@ -114,7 +114,7 @@ pub struct RunArgs {
     pub target_partitions: Option<usize>,
 
     /// Memory for DataFusion operators in MiB, spilling to disk beyond it; 0 = unlimited
-    /// [config `memory_limit_mb`, default 3072].
+    /// [config `memory_limit_mb`, default 6144].
     #[arg(long, env = "MEDALLION_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<usize>,
 }

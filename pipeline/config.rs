@@ -38,8 +38,9 @@ pub struct Config {
     pub zstd_level: i32,
     /// Memory DataFusion's operators may hold, in MiB, shared by the models
     /// running at once; sorts, joins and aggregations spill to disk beyond
-    /// it. 0 = no limit. Default 3072. (Process RSS adds Parquet and CSV
-    /// buffers on top: about 1 GiB at scale 10.)
+    /// it (hash joins and partial aggregations cannot spill and fail
+    /// instead). 0 = no limit. Default 6144, which keeps a scale-10 run
+    /// under 8 GB of RSS.
     pub memory_limit_mb: usize,
     /// Folder for spill files. Default: the system temp folder.
     pub spill_dir: Option<PathBuf>,
@@ -61,7 +62,7 @@ impl Default for Config {
             max_concurrent_models: 2,
             row_group_rows: 1_048_576,
             zstd_level: 3,
-            memory_limit_mb: 3072,
+            memory_limit_mb: 6144,
             spill_dir: None,
             variables: Variables::default(),
             amplitude: Default::default(),

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use std::num::NonZeroUsize;
+
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -61,8 +63,10 @@ pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionConte
     if config.memory_limit_mb > 0 {
         // A fair pool splits the budget among the spilling operators of the
         // models running at once, so one big sort cannot starve the others.
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(
-            config.memory_limit_mb.saturating_mul(1024 * 1024),
+        // Tracking the largest consumers makes an exhausted pool's error say who held it.
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(config.memory_limit_mb.saturating_mul(1024 * 1024)),
+            NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
         )));
     }
     let mode = match &config.spill_dir {

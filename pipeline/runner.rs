@@ -476,7 +476,14 @@ async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
             };
             result.status = Status::Error;
             result.input_error = error.is_input_error();
-            let chain = error_chain(&error);
+            let mut chain = error_chain(&error);
+            if chain.contains("Resources exhausted") {
+                // Joins and partial aggregations cannot spill: say which knobs help.
+                chain.push_str(&format!(
+                    "; raise memory_limit_mb (now {} MiB; flag --memory-limit-mb) or lower max_concurrent_models (now {})",
+                    shared.config.memory_limit_mb, shared.config.max_concurrent_models
+                ));
+            }
             tracing::error!(model = %model.name, error = %chain, "Model failed; its previous version stays published.");
             result.error = Some(chain);
         }
