@@ -503,8 +503,17 @@ fn redact(message: &str) -> String {
     }
 }
 
-/// The envelope of SPEC §1.3 around an unmodified response body.
+/// The envelope of SPEC §1.3 around an unmodified response body, fetched now.
 pub fn envelope(query: &FunnelQuery, response: Value) -> Value {
+    envelope_at(
+        query,
+        response,
+        &Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+/// The envelope with a given `fetched_at` (the generator's is deterministic).
+pub fn envelope_at(query: &FunnelQuery, response: Value, fetched_at: &str) -> Value {
     json!({
         "experiment_id": query.experiment_id,
         "variant": query.variant,
@@ -513,7 +522,7 @@ pub fn envelope(query: &FunnelQuery, response: Value) -> Value {
         "start": query.start.to_string(),
         "end": query.end.to_string(),
         "events": query.events,
-        "fetched_at": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "fetched_at": fetched_at,
         "response": response,
     })
 }

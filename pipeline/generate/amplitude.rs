@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::GenerateOptions;
 use crate::error::{Error, Result};
-use crate::fetch::amplitude::FunnelQuery;
+use crate::fetch::amplitude::{FunnelQuery, envelope_at};
 use crate::ingest::amplitude::FUNNELS_DIR;
 
 /// An experiment: steps, per-step conversion for control, and the treatment's
@@ -95,17 +95,7 @@ pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
                 let (x_values, series) = daily_series(&mut rng, &query, base * weight, &rates);
                 let cumulative = distinct_users(&series, exp.steps.len());
                 let response = response(exp, &x_values, &series, &cumulative);
-                let envelope = json!({
-                    "experiment_id": query.experiment_id,
-                    "variant": query.variant,
-                    "device": query.device,
-                    "culture": query.culture,
-                    "start": query.start.to_string(),
-                    "end": query.end.to_string(),
-                    "events": query.events,
-                    "fetched_at": fetched_at,
-                    "response": response,
-                });
+                let envelope = envelope_at(&query, response, &fetched_at);
                 let path = dir.join(query.file_name());
                 let bytes = serde_json::to_vec_pretty(&envelope)?;
                 std::fs::write(&path, bytes)
