@@ -324,3 +324,57 @@ async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
     // Nothing was published and the other run's lock is untouched.
     assert_eq!(keys(&store, "lake").await, ["lake/_lock"]);
 }
+
+#[tokio::test]
+async fn input_on_s3_is_ingested_like_a_local_folder() {
+    let Some(moto) = start_moto() else { return };
+    let store = moto.bucket("inbox").await;
+    let sample = project_root().join("datasets");
+    for (relative, bytes) in crate::common::snapshot(&sample) {
+        let key = format!("drop/2026-10-31/{}", relative.to_string_lossy());
+        store
+            .put(&ObjectPath::from(key.as_str()), PutPayload::from(bytes))
+            .await
+            .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let local_out = tempfile::tempdir().unwrap();
+    let select = ["--select", "+gold_sales_daily", "--as-of", "2026-10-31"];
+    let remote = [
+        &["run", "--input", "s3://inbox/drop/2026-10-31", "--output"][..],
+        &[out.path().to_str().unwrap()],
+        &select,
+    ]
+    .concat();
+    stdout(&moto.run(&remote).await);
+    let local = [
+        &["run", "--input", "datasets", "--output"][..],
+        &[local_out.path().to_str().unwrap()],
+        &select,
+    ]
+    .concat();
+    stdout(&moto.run(&local).await);
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["input"], "s3://inbox/drop/2026-10-31");
+    let sql = "select * from gold_sales_daily order by sale_date";
+    let mut contents = Vec::new();
+    for root in [out.path(), local_out.path()] {
+        let o = moto
+            .run(&[
+                "query",
+                "--output",
+                root.to_str().unwrap(),
+                "--format",
+                "csv",
+                sql,
+            ])
+            .await;
+        contents.push(stdout(&o));
+    }
+    assert!(contents[0].lines().count() > 100);
+    assert_eq!(contents[0], contents[1]);
+    // Quarantined rows name the file as it was downloaded, under the same relative path.
+    assert!(out.path().join("_quarantine/orders/_SUCCESS").exists());
+}
