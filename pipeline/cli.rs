@@ -63,7 +63,7 @@ pub struct CommonArgs {
     #[arg(long, env = "MEDALLION_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Output root [config `output`, default `artifacts`].
+    /// Output root: a folder or s3://bucket/prefix [config `output`, default `artifacts`].
     #[arg(long, env = "MEDALLION_OUTPUT")]
     pub output: Option<PathBuf>,
 
@@ -77,7 +77,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Input folder with one CSV (or folder of CSVs) per source [config `input`, default `datasets`].
+    /// Input folder (or s3://bucket/prefix) with one CSV or folder of CSVs per source
+    /// [config `input`, default `datasets`].
     #[arg(long, env = "MEDALLION_INPUT")]
     pub input: Option<PathBuf>,
 

@@ -18,9 +18,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "medallion.toml";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Input directory holding one entry per source (SPEC §1). Default `datasets`.
+    /// Input folder holding one entry per source (SPEC §1), or an `s3://`
+    /// prefix downloaded before ingestion. Default `datasets`.
     pub input: PathBuf,
-    /// Output root: a local directory. Default `artifacts`.
+    /// Output root: a local folder or an `s3://bucket/prefix`. Default `artifacts`.
     pub output: PathBuf,
     /// Directory holding `bronze/`, `silver/`, `gold/` SQL models. Default `sql`.
     pub models: PathBuf,

@@ -348,10 +348,6 @@ async fn register_unselected(
     Ok(())
 }
 
-async fn register_table(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
-    storage::register_dir(ctx, name, dir).await
-}
-
 /// Run the selected models, respecting dependencies and the concurrency limit.
 async fn execute(
     shared: &Arc<Shared>,
@@ -660,7 +656,7 @@ async fn publish(
     let layer = model.layer.as_str();
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
-        register_table(&shared.ctx, &model.name, stage).await?;
+        storage::register_dir(&shared.ctx, &model.name, stage).await?;
         let started = Instant::now();
         result.tests = audit::run_tests(&shared.ctx, &model.name, &model.tests).await;
         tracing::debug!(model = %model.name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");

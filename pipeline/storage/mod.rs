@@ -128,7 +128,8 @@ impl Root {
     /// Make the object store reachable from SQL (`s3://…` table paths).
     pub fn register_store(&self, ctx: &SessionContext) {
         if let Root::Object(o) = self {
-            ctx.register_object_store(o.store_url(), o.store());
+            // DataFusion keys stores by scheme and bucket; the path part is ignored.
+            ctx.register_object_store(o.url(), o.store());
         }
     }
 

@@ -88,12 +88,6 @@ impl ObjectRoot {
         Arc::clone(&self.store)
     }
 
-    /// `s3://bucket`: what DataFusion keys object stores by.
-    pub fn store_url(&self) -> &Url {
-        // Only scheme and bucket matter to DataFusion's registry.
-        &self.url
-    }
-
     /// A local staging folder per root, so that two roots never share one.
     pub fn staging_root(&self) -> PathBuf {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
