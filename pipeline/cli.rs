@@ -110,7 +110,7 @@ pub struct RunArgs {
     #[arg(long, env = "MEDALLION_MAX_CONCURRENT_MODELS")]
     pub max_concurrent_models: Option<usize>,
 
-    /// DataFusion partitions per query; 0 = CPU cores [config `target_partitions`].
+    /// DataFusion partitions per query; 0 = CPU cores / concurrent models [config `target_partitions`].
     #[arg(long, env = "MEDALLION_TARGET_PARTITIONS")]
     pub target_partitions: Option<usize>,
 

@@ -29,13 +29,15 @@ pub struct Config {
     pub max_bad_row_fraction: f64,
     /// Rows per record batch when reading CSV. Default 65536.
     pub batch_rows: usize,
-    /// DataFusion partitions per query; 0 means one per CPU core. Default 0.
+    /// DataFusion partitions per query; 0 means CPU cores divided by
+    /// `max_concurrent_models` (at least 1). Default 0.
     pub target_partitions: usize,
     /// Models run at the same time when the DAG allows it. Default 2.
     pub max_concurrent_models: usize,
     /// Rows per Parquet row group. Default 1048576.
     pub row_group_rows: usize,
-    /// ZSTD level for Parquet files (1..=22). Default 3.
+    /// ZSTD level of gold Parquet files (1..=22). Default 3. Bronze, silver
+    /// and quarantine files, read mostly by the next model, use level 1.
     pub zstd_level: i32,
     /// Memory DataFusion's operators may hold, in MiB, shared by the models
     /// running at once; sorts, joins and aggregations spill to disk beyond

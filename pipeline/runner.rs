@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::audit::{self, TestResult};
@@ -194,7 +193,9 @@ struct Shared {
     config: Config,
     run_id: String,
     staging: PathBuf,
-    props: WriterProperties,
+    /// Parquet settings of silver tables (bronze's are in `ingest`).
+    silver_props: WriterProperties,
+    gold_props: WriterProperties,
     ingest: IngestOptions,
 }
 
@@ -269,7 +270,6 @@ async fn run_locked(
     let ctx = engine::session_context(&config, &run_ctx)?;
     root.register_store(&ctx);
     register_unselected(&ctx, &dag, &selected, &root).await?;
-    let props = storage::writer_properties(&config)?;
     let shared = Arc::new(Shared {
         ctx,
         root: root.clone(),
@@ -277,12 +277,13 @@ async fn run_locked(
             batch_rows: config.batch_rows,
             run_id: run_id.clone(),
             ingested_at: started.timestamp_micros(),
-            writer_properties: props.clone(),
+            writer_properties: storage::writer_properties(&config, Layer::Bronze)?,
         },
         config: config.clone(),
         run_id: run_id.clone(),
         staging: staging.clone(),
-        props,
+        silver_props: storage::writer_properties(&config, Layer::Silver)?,
+        gold_props: storage::writer_properties(&config, Layer::Gold)?,
     });
     tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
     let progress = Arc::new(crate::progress::RunProgress::start(selected.len()));
@@ -546,33 +547,8 @@ async fn build_source(
         .publish(&quarantine_stage, "_quarantine", source.name)
         .await?;
     report.check_bad_fraction(source.name, shared.config.max_bad_row_fraction)?;
-    if let Some(pk) = source.primary_key() {
-        let df = shared
-            .ctx
-            .read_parquet(
-                format!("{}/", bronze_stage.display()),
-                ParquetReadOptions::default(),
-            )
-            .await?
-            .aggregate(
-                vec![],
-                vec![
-                    count(lit(1)).alias("n"),
-                    count_distinct(col(pk.name)).alias("d"),
-                ],
-            )?;
-        let batches = df.collect().await?;
-        let value = |name: &str| -> i64 {
-            batches
-                .first()
-                .and_then(|b| b.column_by_name(name))
-                .and_then(|a| {
-                    a.as_any()
-                        .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                })
-                .map_or(0, |a| a.value(0))
-        };
-        let duplicates = (value("n") - value("d")).max(0) as u64;
+    if source.primary_key().is_some() {
+        let duplicates = report.duplicate_keys;
         if duplicates > 0 {
             tracing::info!(
                 source = source.name,
@@ -636,7 +612,11 @@ async fn build_sql(
         source: Box::new(Error::DataFusion(e)),
     })?;
     let started = Instant::now();
-    let rows = writer::write_dataframe(df, &stage, &shared.props).await?;
+    let props = match model.layer {
+        Layer::Gold => &shared.gold_props,
+        _ => &shared.silver_props,
+    };
+    let rows = writer::write_dataframe(df, &stage, props).await?;
     tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
     publish(shared, model, &stage, rows, result).await

@@ -55,7 +55,8 @@ fn header_only_file_gives_zero_rows() {
         IngestReport {
             files: 1,
             rows: 0,
-            quarantined: 0
+            quarantined: 0,
+            duplicate_keys: 0,
         }
     );
     assert!(
@@ -91,7 +92,8 @@ fn invalid_utf8_in_a_row_is_quarantined_and_in_the_header_is_an_error() {
         IngestReport {
             files: 1,
             rows: 1,
-            quarantined: 1
+            quarantined: 1,
+            duplicate_keys: 0,
         }
     );
     let (result, _dir) = ingest_bytes(
@@ -123,6 +125,7 @@ fn too_many_bad_rows_fail_the_source() {
         files: 1,
         rows: 94,
         quarantined: 6,
+        duplicate_keys: 0,
     };
     let err = report.check_bad_fraction("orders", 0.05).unwrap_err();
     assert!(err.to_string().contains("6 of 100 rows"), "{err}");
@@ -130,6 +133,7 @@ fn too_many_bad_rows_fail_the_source() {
         files: 1,
         rows: 95,
         quarantined: 5,
+        duplicate_keys: 0,
     };
     report.check_bad_fraction("orders", 0.05).unwrap();
 }
@@ -172,7 +176,8 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
         IngestReport {
             files: 2,
             rows: 3,
-            quarantined: 0
+            quarantined: 0,
+            duplicate_keys: 0,
         }
     );
 }
