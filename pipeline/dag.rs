@@ -80,6 +80,27 @@ impl Dag {
         self.order.iter().map(|&i| &self.models[i])
     }
 
+    /// Each model's critical path: its own cost plus the costliest chain of
+    /// models downstream of it (the "upward rank" of list scheduling).
+    /// Starting the ready model with the longest critical path first keeps
+    /// the longest chain (bronze_events → silver_events → gold engagement)
+    /// from waiting behind short models, on a machine that is busy anyway.
+    pub fn critical_paths(&self, cost: impl Fn(&Model) -> f64) -> HashMap<String, f64> {
+        let mut rank = vec![0.0_f64; self.models.len()];
+        for &i in self.order.iter().rev() {
+            let downstream = self.downstream[i]
+                .iter()
+                .map(|&j| rank[j])
+                .fold(0.0, f64::max);
+            rank[i] = cost(&self.models[i]) + downstream;
+        }
+        self.models
+            .iter()
+            .zip(rank)
+            .map(|(m, r)| (m.name.clone(), r))
+            .collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Model> {
         self.index.get(name).map(|&i| &self.models[i])
     }
@@ -228,6 +249,27 @@ mod tests {
             model("gold_b", Layer::Gold, &["gold_a"]),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn critical_path_adds_the_costliest_downstream_chain() {
+        let dag = sample();
+        let cost = |m: &Model| match m.name.as_str() {
+            "bronze_x" => 1.0,
+            "bronze_y" => 5.0,
+            "silver_x" => 2.0,
+            "silver_y" => 1.0,
+            "gold_a" => 3.0,
+            _ => 0.5,
+        };
+        let ranks = dag.critical_paths(cost);
+        assert_eq!(ranks["gold_b"], 0.5);
+        assert_eq!(ranks["gold_a"], 3.5);
+        assert_eq!(ranks["silver_x"], 5.5);
+        assert_eq!(ranks["silver_y"], 4.5);
+        assert_eq!(ranks["bronze_x"], 6.5);
+        // The big source goes first although its own silver model is cheap.
+        assert_eq!(ranks["bronze_y"], 9.5);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, TestResult};
 use crate::catalog::{self, Layer, Model, ModelKind};
@@ -287,7 +287,9 @@ async fn run_locked(
     });
     tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
     let progress = Arc::new(crate::progress::RunProgress::start(selected.len()));
-    let results = execute(&shared, &dag, &selected, &progress).await;
+    let costs = expected_costs(&root, &dag, &config.input).await;
+    let priority = dag.critical_paths(|m| costs.get(&m.name).copied().unwrap_or(0.0));
+    let results = execute(&shared, &dag, &selected, &priority, &progress).await;
     drop(progress);
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir(&staging_root);
@@ -349,17 +351,74 @@ async fn register_unselected(
     Ok(())
 }
 
-/// Run the selected models, respecting dependencies and the concurrency limit.
+/// The durations of the previous run, as far as `_runs/latest.json` tells.
+#[derive(Deserialize)]
+struct PreviousRun {
+    models: Vec<PreviousModel>,
+}
+
+#[derive(Deserialize)]
+struct PreviousModel {
+    name: String,
+    status: String,
+    duration_seconds: f64,
+}
+
+/// Expected seconds per model, used only to order the ready models: its
+/// duration in the previous run if it succeeded there; otherwise its CSV
+/// input's size at 100 MB/s for a source, and for any other model the sum
+/// of its upstream models' estimates (a model's work grows with what it reads).
+async fn expected_costs(root: &Root, dag: &Dag, input: &Path) -> HashMap<String, f64> {
+    let previous: HashMap<String, f64> = match root.read_file("_runs/latest.json").await {
+        Ok(Some(bytes)) => serde_json::from_slice::<PreviousRun>(&bytes)
+            .map(|run| {
+                run.models
+                    .into_iter()
+                    .filter(|m| m.status == "success")
+                    .map(|m| (m.name, m.duration_seconds))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        // No previous run (or an unreadable one): the estimates below do.
+        _ => HashMap::new(),
+    };
+    let mut costs = HashMap::new();
+    for model in dag.ordered() {
+        let cost = match (previous.get(&model.name), &model.kind) {
+            (Some(seconds), _) => *seconds,
+            (None, ModelKind::Source(source)) => {
+                let bytes: u64 = ingest::discover(input, source.name)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(&f.path).ok())
+                    .map(|m| m.len())
+                    .sum();
+                bytes as f64 / 100e6
+            }
+            (None, _) => model.deps.iter().filter_map(|d| costs.get(d)).sum::<f64>(),
+        };
+        costs.insert(model.name.clone(), cost);
+    }
+    costs
+}
+
+/// Run the selected models, respecting dependencies and the concurrency
+/// limit; of the models ready to start, the one heading the longest chain
+/// (by `priority`, see `Dag::critical_paths`) starts first.
 async fn execute(
     shared: &Arc<Shared>,
     dag: &Dag,
     selected: &BTreeSet<String>,
+    priority: &HashMap<String, f64>,
     progress: &Arc<crate::progress::RunProgress>,
 ) -> Vec<ModelResult> {
     let mut pending: Vec<&Model> = dag
         .ordered()
         .filter(|m| selected.contains(&m.name))
         .collect();
+    // A stable sort: equal priorities keep the dependency order.
+    let rank = |m: &Model| priority.get(&m.name).copied().unwrap_or(0.0);
+    pending.sort_by(|a, b| rank(b).total_cmp(&rank(a)));
     let mut status: HashMap<String, Status> = HashMap::new();
     let mut results: HashMap<String, ModelResult> = HashMap::new();
     let mut running = tokio::task::JoinSet::new();

@@ -193,6 +193,22 @@ impl Root {
         }
     }
 
+    /// Read a small file (run results) at `relative` under the root; `None`
+    /// when there is none.
+    pub async fn read_file(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Root::Local(l) => {
+                let path = l.root.join(relative);
+                match std::fs::read(&path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io("cannot read", &path, e)),
+                }
+            }
+            Root::Object(o) => o.read_file(relative).await,
+        }
+    }
+
     /// Write a small file (run results) at `relative` under the root, atomically.
     pub async fn write_file(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         match self {

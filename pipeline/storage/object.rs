@@ -296,6 +296,14 @@ impl ObjectRoot {
         Ok(names)
     }
 
+    pub async fn read_file(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get(&self.child(&[relative])).await {
+            Ok(found) => Ok(Some(found.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn write_file(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         self.store
             .put(&self.child(&[relative]), PutPayload::from(bytes))
