@@ -213,16 +213,13 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
             ModelKind::Sql { .. } => model.deps.join(", "),
         };
         out.push_str(&format!(
-            "{:>3}. {:<34} reads {}\n     writes {}\n",
+            "{:>3}. {:<34} reads {}\n     writes {}/{}/{}\n",
             n + 1,
             model.name,
             reads,
-            format!(
-                "{}/{}/{}",
-                root.display().trim_end_matches('/'),
-                model.layer.as_str(),
-                model.name
-            )
+            root.display().trim_end_matches('/'),
+            model.layer.as_str(),
+            model.name
         ));
         if !model.tests.is_empty() {
             let tests: Vec<String> = model

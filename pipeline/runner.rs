@@ -261,10 +261,10 @@ async fn run_locked(
     }
     let staging = staging_root.join(&run_id);
     let input_display = config.input.display().to_string();
-    if let Some(url) = &remote_input {
-        if selected.iter().any(|n| n.starts_with("bronze_")) {
-            config.input = storage::download_input(url, &staging.join("_input")).await?;
-        }
+    if let Some(url) = &remote_input
+        && selected.iter().any(|n| n.starts_with("bronze_"))
+    {
+        config.input = storage::download_input(url, &staging.join("_input")).await?;
     }
     let run_ctx = RunContext::new(request.as_of, &config);
     let ctx = engine::session_context(&config, &run_ctx)?;

@@ -19,6 +19,9 @@ const RUBROS: &[(&str, f64)] = &[
     ("", 10.0),
 ];
 
+/// One generated transaction: user_id, day, seconds into the day, type, segment.
+type Transaction = (u64, NaiveDate, u32, u8, String);
+
 pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     let n_users = o.count(200_000.0, 40);
     let target_tx = o.count(5_000_000.0, 400);
@@ -40,7 +43,7 @@ pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     )?;
     let mut users = CsvOut::create(o, "dim_users.csv", &["user_id", "segment", "rubro"])?;
     // Transactions grouped by day so each daily file is written once.
-    let mut by_day: BTreeMap<NaiveDate, Vec<(u64, NaiveDate, u32, u8, String)>> = BTreeMap::new();
+    let mut by_day: BTreeMap<NaiveDate, Vec<Transaction>> = BTreeMap::new();
     let tx_per_user = target_tx as f64 / n_users as f64;
     for id in 1..=n_users as u64 {
         let first = o.end_date - Duration::days(rng.random_range(0..180));

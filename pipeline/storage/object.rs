@@ -286,10 +286,10 @@ impl ObjectRoot {
             .await?;
         let mut names = Vec::new();
         for dir in listing.common_prefixes {
-            if let Some(table) = dir.filename() {
-                if self.is_published(layer, table).await? {
-                    names.push(table.to_string());
-                }
+            if let Some(table) = dir.filename()
+                && self.is_published(layer, table).await?
+            {
+                names.push(table.to_string());
             }
         }
         names.sort();
