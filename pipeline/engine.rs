@@ -4,13 +4,11 @@
 //! touching the runner.
 
 use std::collections::BTreeMap;
-
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use std::num::NonZeroUsize;
-
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};

@@ -41,7 +41,7 @@ pub fn default_as_of() -> NaiveDate {
     Utc::now().date_naive().pred_opt().unwrap_or(NaiveDate::MIN)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Success,
@@ -360,7 +360,7 @@ struct PreviousRun {
 #[derive(Deserialize)]
 struct PreviousModel {
     name: String,
-    status: String,
+    status: Status,
     duration_seconds: f64,
 }
 
@@ -374,7 +374,7 @@ async fn expected_costs(root: &Root, dag: &Dag, input: &Path) -> HashMap<String,
             .map(|run| {
                 run.models
                     .into_iter()
-                    .filter(|m| m.status == "success")
+                    .filter(|m| m.status == Status::Success)
                     .map(|m| (m.name, m.duration_seconds))
                     .collect()
             })

@@ -267,9 +267,8 @@ struct IngestState<'a> {
     q_raw: StringBuilder,
     q_lineage: Lineage,
     cells: Vec<Cell>,
+    /// The primary key's counter, for a source that has one.
     keys: Option<KeyCounter>,
-    /// Position of the primary key among the source's columns.
-    key_index: Option<usize>,
     report: IngestReport,
 }
 
@@ -285,21 +284,24 @@ struct IngestState<'a> {
 /// neighbours are counted. Two different keys count as one with probability
 /// about n²/2⁷⁷: 10⁻¹⁰ for the 5 M event ids of scale 1, 10⁻⁸ at scale 10.
 struct KeyCounter {
+    /// Position of the primary key among the source's columns.
+    column: usize,
     buckets: Vec<Vec<u64>>,
 }
 
 impl KeyCounter {
     const BUCKET_BITS: u32 = 12;
 
-    fn new() -> Self {
+    fn new(column: usize) -> Self {
         KeyCounter {
+            column,
             buckets: vec![Vec::new(); 1 << Self::BUCKET_BITS],
         }
     }
 
-    /// Record the key of an accepted row.
-    fn add(&mut self, cell: Cell, record: &ByteRecord) {
-        let hash = match cell {
+    /// Record the key of an accepted row, parsed into `cells`.
+    fn add(&mut self, cells: &[Cell], record: &ByteRecord) {
+        let hash = match cells[self.column] {
             Cell::Int(v) => Xxh3::oneshot(&v.to_le_bytes()),
             Cell::Str(i) => {
                 // The same trimmed text that append_row stores.
@@ -342,8 +344,11 @@ impl<'a> IngestState<'a> {
             q_raw: StringBuilder::new(),
             q_lineage: Lineage::new(),
             cells: Vec::with_capacity(source.columns.len()),
-            keys: source.primary_key().map(|_| KeyCounter::new()),
-            key_index: source.columns.iter().position(|c| c.primary_key),
+            keys: source
+                .columns
+                .iter()
+                .position(|c| c.primary_key)
+                .map(KeyCounter::new),
             report: IngestReport::default(),
         })
     }
@@ -401,8 +406,8 @@ impl<'a> IngestState<'a> {
             }
             match self.parse_row(&record, &mapping, header_len) {
                 Ok(()) => {
-                    if let (Some(keys), Some(at)) = (self.keys.as_mut(), self.key_index) {
-                        keys.add(self.cells[at], &record);
+                    if let Some(keys) = self.keys.as_mut() {
+                        keys.add(&self.cells, &record);
                     }
                     self.append_row(&record);
                     self.lineage.append(&file.name, line);
@@ -633,20 +638,21 @@ mod tests {
 
     #[test]
     fn key_counter_counts_every_repeat_of_int_and_string_keys() {
-        let mut ints = KeyCounter::new();
+        let mut ints = KeyCounter::new(0);
         let record = ByteRecord::new();
         // 100 000 distinct keys spread over every bucket, then key 7 twice more
         // and key 8 once more: three rows whose key an earlier row had.
         for v in (0..100_000).chain([7, 7, 8]) {
-            ints.add(Cell::Int(v), &record);
+            ints.add(&[Cell::Int(v)], &record);
         }
-        ints.add(Cell::Null, &record);
+        ints.add(&[Cell::Null], &record);
         assert_eq!(ints.repeated(), 3);
 
-        let mut strings = KeyCounter::new();
+        // The key is the second column: the first one never counts.
+        let mut strings = KeyCounter::new(1);
         let record = ByteRecord::from(vec!["e1", " e1 ", "e2", "E1", "e10"]);
         for i in 0..record.len() {
-            strings.add(Cell::Str(i), &record);
+            strings.add(&[Cell::Int(1), Cell::Str(i)], &record);
         }
         // " e1 " is stored trimmed, so it repeats "e1"; "E1" is another key.
         assert_eq!(strings.repeated(), 1);

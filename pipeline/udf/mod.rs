@@ -329,7 +329,7 @@ mod tests {
         assert!(out.is_null(1));
         assert_eq!(out.value(0), out.value(3));
         assert_ne!(out.value(0), out.value(2));
-        // The low 64 bits of XXH3-128, the same as ingestion's key counter.
+        // The low 64 bits of XXH3-128.
         assert_eq!(out.value(0), Xxh3::oneshot(b"e000000001") as u64 as i64);
     }
 
