@@ -60,6 +60,8 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Lineage(args) => lineage(args),
         Command::Fetch(crate::cli::FetchCommand::Amplitude(args)) => fetch_amplitude(args).await,
         Command::Query(args) => query(args).await,
+        Command::Scheduler(args) => crate::distributed::serve_scheduler(args).await,
+        Command::Executor(args) => crate::distributed::serve_executor(args).await,
     }
 }
 
@@ -90,6 +92,12 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     }
     if let Some(n) = args.memory_limit_mb {
         config.memory_limit_mb = n;
+    }
+    if let Some(engine) = args.engine {
+        config.engine = engine;
+    }
+    if let Some(url) = &args.scheduler {
+        config.scheduler = Some(url.clone());
     }
     // MEDALLION_VAR_<NAME>=value first, so that flags win over the environment.
     let mut from_env: Vec<(String, String)> = std::env::vars()

@@ -54,6 +54,10 @@ pub enum Command {
     Lineage(LineageArgs),
     /// Run ad-hoc SQL over the published tables of an output root.
     Query(QueryArgs),
+    /// Serve as a Ballista scheduler with medallion's SQL functions (build feature `distributed`).
+    Scheduler(SchedulerArgs),
+    /// Serve as a Ballista executor with medallion's SQL functions (build feature `distributed`).
+    Executor(ExecutorArgs),
 }
 
 /// Flags shared by commands that read the config.
@@ -118,6 +122,79 @@ pub struct RunArgs {
     /// [config `memory_limit_mb`, default 6144].
     #[arg(long, env = "MEDALLION_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<usize>,
+
+    /// Where silver and gold models run: `local` or `ballista` (a cluster; needs --scheduler
+    /// and an s3:// --output) [config `engine`, default local].
+    #[arg(long, value_enum, env = "MEDALLION_ENGINE")]
+    pub engine: Option<crate::config::Engine>,
+
+    /// Ballista scheduler for --engine ballista, df://host:port [config `scheduler`].
+    #[arg(long, env = "MEDALLION_SCHEDULER")]
+    pub scheduler: Option<String>,
+}
+
+/// `medallion scheduler`: a Ballista scheduler.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+
+    /// Port for clients and executors.
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+
+    /// Host name under which clients reach this scheduler.
+    #[arg(long, default_value = "localhost")]
+    pub external_host: String,
+
+    /// Seconds without a heartbeat after which an executor counts as lost and
+    /// its tasks are run elsewhere.
+    #[arg(long, default_value_t = 60)]
+    pub executor_timeout_seconds: u64,
+}
+
+/// `medallion executor`: a Ballista executor.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with, df://host:port.
+    #[arg(long, default_value = "df://localhost:50050", env = "MEDALLION_SCHEDULER")]
+    pub scheduler: String,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+
+    /// Host name under which the scheduler and other executors reach this one
+    /// [default: this machine's address as the scheduler sees it].
+    #[arg(long)]
+    pub external_host: Option<String>,
+
+    /// Port serving shuffle data (Arrow Flight) to other executors.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+
+    /// Port receiving tasks from the scheduler.
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+
+    /// Tasks run at once; 0 = one per CPU core.
+    #[arg(long, default_value_t = 0)]
+    pub concurrent_tasks: usize,
+
+    /// Folder for shuffle files [default: a new temporary folder].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+
+    /// Seconds between heartbeats to the scheduler; keep it well under the
+    /// scheduler's --executor-timeout-seconds.
+    #[arg(long, default_value_t = 10)]
+    pub heartbeat_seconds: u64,
+
+    /// Memory for this executor's operators in MiB, split among its tasks and
+    /// spilling to disk beyond it; 0 = unlimited.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_limit_mb: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,15 @@ pub struct Config {
     pub memory_limit_mb: usize,
     /// Folder for spill files. Default: the system temp folder.
     pub spill_dir: Option<PathBuf>,
+    /// Where silver and gold models run: `local`, in this process (the
+    /// default), or `ballista`, on an Apache DataFusion Ballista cluster
+    /// (needs a build with the `distributed` feature, `scheduler`, and an
+    /// `s3://` output, since executors cannot see this machine's disk).
+    /// Bronze ingestion always runs here. Default `local`.
+    pub engine: Engine,
+    /// The Ballista scheduler, `df://host:port` (port 50050 when left out),
+    /// used when `engine = "ballista"`. Default none.
+    pub scheduler: Option<String>,
     /// Business variables used by the SQL models (SPEC §3).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
@@ -67,10 +76,23 @@ impl Default for Config {
             zstd_level: 3,
             memory_limit_mb: 6144,
             spill_dir: None,
+            engine: Engine::Local,
+            scheduler: None,
             variables: Variables::default(),
             amplitude: Default::default(),
         }
     }
+}
+
+/// Where silver and gold SQL models run (config `engine`, flag `--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// In this process, with DataFusion.
+    #[default]
+    Local,
+    /// On a Ballista cluster (`scheduler`).
+    Ballista,
 }
 
 /// Thresholds, weights and shares of SPEC §3, read in SQL with `param('<name>')`.
@@ -331,13 +353,91 @@ impl Config {
         if self.output.as_os_str().is_empty() {
             return Err(Error::Config("output must not be empty".into()));
         }
+        if self.engine == Engine::Ballista {
+            self.validate_cluster()?;
+        }
         Ok(())
     }
+
+    /// `engine = "ballista"`: the build, the scheduler URL and an output the
+    /// executors can reach.
+    fn validate_cluster(&self) -> Result<()> {
+        if !cfg!(feature = "distributed") {
+            return Err(Error::Config(
+                "engine `ballista` needs a medallion built with the `distributed` feature: \
+                 cargo build --release --features distributed"
+                    .into(),
+            ));
+        }
+        let scheduler = self.scheduler.as_deref().ok_or_else(|| {
+            Error::Config(
+                "engine `ballista` needs a scheduler: --scheduler df://host:50050 \
+                 (config `scheduler`, env MEDALLION_SCHEDULER)"
+                    .into(),
+            )
+        })?;
+        scheduler_address(scheduler)?;
+        if crate::storage::parse_location(&self.output)?.is_none() {
+            return Err(Error::Config(format!(
+                "engine `ballista` writes through the object store, and the executors cannot \
+                 see this machine's disk: --output {} must be an s3://bucket/prefix",
+                self.output.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Host and port of a scheduler URL `df://host[:port]` (port 50050 when left out).
+pub fn scheduler_address(url: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| {
+        Error::Config(format!(
+            "scheduler `{url}`: {why}; expected df://host:port, e.g. df://localhost:50050"
+        ))
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if parsed.scheme() != "df" {
+        return Err(bad(&format!("scheme `{}` is not df", parsed.scheme())));
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    Ok((host.to_string(), parsed.port().unwrap_or(50050)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ballista_engine_is_checked_before_any_io() {
+        let mut c = Config::from_toml("engine = 'ballista'").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        if cfg!(feature = "distributed") {
+            assert!(err.contains("needs a scheduler"), "{err}");
+            c.scheduler = Some("http://x:1".into());
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("scheme `http` is not df"), "{err}");
+            c.scheduler = Some("df://sched".into());
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("cannot see this machine's disk"), "{err}");
+            assert!(err.contains("--output artifacts"), "{err}");
+            c.output = PathBuf::from("s3://lake/medallion");
+            c.validate().unwrap();
+        } else {
+            assert!(err.contains("--features distributed"), "{err}");
+        }
+        assert_eq!(
+            scheduler_address("df://sched").unwrap(),
+            ("sched".to_string(), 50050)
+        );
+        assert_eq!(
+            scheduler_address("df://10.0.0.2:6000").unwrap(),
+            ("10.0.0.2".to_string(), 6000)
+        );
+        assert!(Config::from_toml("engine = 'spark'").is_err());
+    }
 
     #[test]
     fn unknown_keys_are_rejected() {

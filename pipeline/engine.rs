@@ -1,7 +1,7 @@
 //! The one place that builds DataFusion's `SessionContext`: parallelism,
 //! the memory pool and spill folder, settings and medallion's SQL functions
-//! (`crate::udf`). A distributed context can replace this function without
-//! touching the runner.
+//! (`crate::udf`), and, with `engine = "ballista"`, the context whose
+//! queries run on a cluster.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -10,11 +10,12 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::config::Config;
+use crate::config::{Config, Engine};
 use crate::error::Result;
+use crate::storage::StoreRegistry;
 
 /// Run-wide facts the SQL functions expose.
 #[derive(Debug, Clone)]
@@ -49,12 +50,58 @@ pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionConte
         // aggregation for no gain on a busy machine: on 2 cores with 2 models
         // in flight, 1 partition each used 10 % less CPU than 2 (README,
         // "Performance").
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        (cores / config.max_concurrent_models.max(1)).max(1)
+        (cores() / config.max_concurrent_models.max(1)).max(1)
     } else {
         config.target_partitions
     };
-    let session = SessionConfig::new()
+    let ctx = SessionContext::new_with_config_rt(session_config(partitions), runtime_env(config)?);
+    register_functions(&ctx, run);
+    Ok(ctx)
+}
+
+/// With `engine = "ballista"`, a second session whose queries run on the
+/// cluster (`crate::distributed`); `None` for the local engine. It has the
+/// same settings and functions as [`session_context`]; its partitions are
+/// spread over the executors, so `target_partitions = 0` means this
+/// machine's core count rather than a share of it.
+pub async fn cluster_context(config: &Config, run: &RunContext) -> Result<Option<SessionContext>> {
+    if config.engine != Engine::Ballista {
+        return Ok(None);
+    }
+    #[cfg(feature = "distributed")]
+    {
+        let scheduler = config.scheduler.as_deref().ok_or_else(|| {
+            crate::error::Error::Config("engine `ballista` needs a scheduler".into())
+        })?;
+        let partitions = match config.target_partitions {
+            0 => cores().max(2),
+            n => n,
+        };
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(session_config(partitions))
+            .with_runtime_env(runtime_env(config)?)
+            .with_default_features()
+            .build();
+        let ctx = crate::distributed::connect(scheduler, state).await?;
+        register_functions(&ctx, run);
+        Ok(Some(ctx))
+    }
+    #[cfg(not(feature = "distributed"))]
+    {
+        let _ = run;
+        // `Config::validate` rejects this combination before any I/O.
+        Err(crate::error::Error::Config(
+            "engine `ballista` needs the `distributed` build feature".into(),
+        ))
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn session_config(partitions: usize) -> SessionConfig {
+    SessionConfig::new()
         .with_target_partitions(partitions)
         .with_information_schema(true)
         // Plain Utf8 rather than Utf8View: what every BI reader of our Parquet understands.
@@ -62,8 +109,13 @@ pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionConte
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
-        .set_str("datafusion.execution.time_zone", "+00:00");
-    let mut runtime = RuntimeEnvBuilder::new();
+        .set_str("datafusion.execution.time_zone", "+00:00")
+}
+
+/// Memory pool, spill folder and object stores of a session.
+fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(StoreRegistry::default()));
     if config.memory_limit_mb > 0 {
         // A fair pool splits the budget among the spilling operators of the
         // models running at once, so one big sort cannot starve the others.
@@ -78,9 +130,7 @@ pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionConte
         None => DiskManagerMode::OsTmpDirectory,
     };
     runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
-    let ctx = SessionContext::new_with_config_rt(session, runtime.build_arc()?);
-    register_functions(&ctx, run);
-    Ok(ctx)
+    Ok(runtime.build_arc()?)
 }
 
 /// Register medallion's SQL functions on a context (see [`crate::udf`]).

@@ -112,6 +112,10 @@ pub enum Error {
     #[error("object store")]
     ObjectStore(#[from] object_store::Error),
 
+    /// The Ballista cluster (scheduler or executors) failed or cannot be reached.
+    #[error("cluster: {0}")]
+    Cluster(String),
+
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),
 }

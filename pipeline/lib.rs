@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dag;
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod fetch;

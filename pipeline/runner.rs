@@ -189,6 +189,8 @@ pub fn load_dag(config: &Config) -> Result<Dag> {
 /// State shared by the model tasks of one run.
 struct Shared {
     ctx: SessionContext,
+    /// With `engine = "ballista"`: where silver and gold SQL runs.
+    cluster: Option<SessionContext>,
     root: Root,
     config: Config,
     run_id: String,
@@ -269,9 +271,17 @@ async fn run_locked(
     let run_ctx = RunContext::new(request.as_of, &config);
     let ctx = engine::session_context(&config, &run_ctx)?;
     root.register_store(&ctx);
-    register_unselected(&ctx, &dag, &selected, &root).await?;
+    let cluster = engine::cluster_context(&config, &run_ctx).await?;
+    if let (Some(cluster), Root::Object(object)) = (&cluster, &root) {
+        root.register_store(cluster);
+        // We hold the lock: anything staged there is from a run that died.
+        object.clear_staging().await?;
+    }
+    let contexts: Vec<&SessionContext> = std::iter::once(&ctx).chain(cluster.as_ref()).collect();
+    register_unselected(&contexts, &dag, &selected, &root).await?;
     let shared = Arc::new(Shared {
         ctx,
+        cluster,
         root: root.clone(),
         ingest: IngestOptions {
             batch_rows: config.batch_rows,
@@ -317,7 +327,7 @@ async fn run_locked(
 /// Register the published tables of models this run does not build, and
 /// check every selected model's inputs will exist.
 async fn register_unselected(
-    ctx: &SessionContext,
+    contexts: &[&SessionContext],
     dag: &Dag,
     selected: &BTreeSet<String>,
     root: &Root,
@@ -328,7 +338,9 @@ async fn register_unselected(
         }
         let layer = model.layer.as_str();
         if root.is_published(layer, &model.name).await? {
-            root.register(ctx, &model.name, layer, &model.name).await?;
+            for ctx in contexts {
+                root.register(ctx, &model.name, layer, &model.name).await?;
+            }
         }
     }
     for model in dag.ordered().filter(|m| selected.contains(&m.name)) {
@@ -617,7 +629,7 @@ async fn build_source(
         }
         result.duplicates_dropped = Some(duplicates);
     }
-    publish(shared, model, &bronze_stage, report.rows, result).await
+    publish(shared, model, Staged::Local(&bronze_stage), report.rows, result).await
 }
 
 async fn build_amplitude(
@@ -655,7 +667,7 @@ async fn build_amplitude(
             .publish(&q, "_quarantine", amplitude::QUARANTINE_SOURCE)
             .await?;
     }
-    publish(shared, model, &stage, report.rows, result).await
+    publish(shared, model, Staged::Local(&stage), report.rows, result).await
 }
 
 async fn build_sql(
@@ -664,13 +676,33 @@ async fn build_sql(
     sql: &str,
     result: &mut ModelResult,
 ) -> Result<()> {
-    let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
-    let df = shared.ctx.sql(sql).await.map_err(|e| Error::Model {
+    let plan_error = |e| Error::Model {
         name: model.name.clone(),
         path: PathBuf::from(model.origin()),
         source: Box::new(Error::DataFusion(e)),
-    })?;
+    };
     let started = Instant::now();
+    if let Some(cluster) = &shared.cluster {
+        let Root::Object(object) = &shared.root else {
+            // `Config::validate` allows the cluster only with an object-store root.
+            return Err(Error::Config(
+                "engine `ballista` needs an s3:// output root".into(),
+            ));
+        };
+        let df = cluster.sql(sql).await.map_err(plan_error)?;
+        let url = object.staging_url(&shared.run_id, model.layer.as_str(), &model.name);
+        let options = storage::table_parquet_options(&shared.config, model.layer);
+        let rows = writer::write_on_cluster(df, &url, options).await?;
+        tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged on the cluster.");
+        result.rows_written = rows;
+        let staged = Staged::Cluster {
+            root: object,
+            ctx: cluster,
+        };
+        return publish(shared, model, staged, rows, result).await;
+    }
+    let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
+    let df = shared.ctx.sql(sql).await.map_err(plan_error)?;
     let props = match model.layer {
         Layer::Gold => &shared.gold_props,
         _ => &shared.silver_props,
@@ -678,7 +710,20 @@ async fn build_sql(
     let rows = writer::write_dataframe(df, &stage, props).await?;
     tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
-    publish(shared, model, &stage, rows, result).await
+    publish(shared, model, Staged::Local(&stage), rows, result).await
+}
+
+/// Where a model's new version waits for its data tests.
+#[derive(Clone, Copy)]
+enum Staged<'a> {
+    /// A local folder: every bronze table, and SQL models on the local engine.
+    Local(&'a Path),
+    /// `_staging/<run_id>/<layer>/<table>/` of the object root, written by
+    /// the cluster behind `ctx`.
+    Cluster {
+        root: &'a storage::ObjectRoot,
+        ctx: &'a SessionContext,
+    },
 }
 
 /// Write–audit–publish: run the model's data tests on the staged table; only
@@ -687,18 +732,31 @@ async fn build_sql(
 async fn publish(
     shared: &Shared,
     model: &Model,
-    stage: &Path,
+    staged: Staged<'_>,
     rows: u64,
     result: &mut ModelResult,
 ) -> Result<()> {
-    write_marker(&shared.run_id, stage, rows)?;
     let layer = model.layer.as_str();
+    let name = model.name.as_str();
+    if let Staged::Local(stage) = staged {
+        write_marker(&shared.run_id, stage, rows)?;
+    }
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
-        storage::register_dir(&shared.ctx, &model.name, stage).await?;
+        let test_ctx = match staged {
+            Staged::Cluster { root, ctx } => {
+                let url = root.staging_url(&shared.run_id, layer, name);
+                storage::register_url(ctx, name, &url).await?;
+                ctx
+            }
+            Staged::Local(stage) => {
+                storage::register_dir(&shared.ctx, name, stage).await?;
+                &shared.ctx
+            }
+        };
         let started = Instant::now();
-        result.tests = audit::run_tests(&shared.ctx, &model.name, &model.tests).await;
-        tracing::debug!(model = %model.name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
+        result.tests = audit::run_tests(test_ctx, name, &model.tests).await;
+        tracing::debug!(model = %name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
         let blocking: Vec<&str> = result
             .tests
             .iter()
@@ -706,25 +764,36 @@ async fn publish(
             .map(|t| t.name.as_str())
             .collect();
         if !blocking.is_empty() {
-            if shared.root.is_published(layer, &model.name).await? {
-                shared
-                    .root
-                    .register(&shared.ctx, &model.name, layer, &model.name)
-                    .await?;
+            if let Staged::Cluster { root, .. } = staged {
+                root.discard_staged(&shared.run_id, layer, name).await?;
+            }
+            if shared.root.is_published(layer, name).await? {
+                register_published(shared, layer, name).await?;
             } else {
-                let _ = shared.ctx.deregister_table(model.name.as_str())?;
+                let _ = test_ctx.deregister_table(name)?;
             }
             return Err(Error::DataTests {
                 failed: blocking.len(),
-                models: format!("{} ({})", model.name, blocking.join("; ")),
+                models: format!("{} ({})", name, blocking.join("; ")),
             });
         }
     }
-    shared.root.publish(stage, layer, &model.name).await?;
-    shared
-        .root
-        .register(&shared.ctx, &model.name, layer, &model.name)
-        .await
+    match staged {
+        Staged::Local(stage) => shared.root.publish(stage, layer, name).await?,
+        Staged::Cluster { root, .. } => {
+            root.publish_staged(&shared.run_id, layer, name, rows)
+                .await?
+        }
+    }
+    register_published(shared, layer, name).await
+}
+
+/// Make the published version of a table the one every context of the run reads.
+async fn register_published(shared: &Shared, layer: &str, name: &str) -> Result<()> {
+    for ctx in std::iter::once(&shared.ctx).chain(shared.cluster.as_ref()) {
+        shared.root.register(ctx, name, layer, name).await?;
+    }
+    Ok(())
 }
 
 /// `medallion test`: run the data tests of the selected models on their

@@ -7,8 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
 use datafusion::arrow::compute::cast;
+use datafusion::common::Column;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::logical_expr::{Expr, cast as cast_expr};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::dataframe::DataFrame;
 use datafusion::parquet::arrow::AsyncArrowWriter;
@@ -80,6 +84,46 @@ pub async fn write_dataframe(df: DataFrame, dir: &Path, props: &WriterProperties
     let mut rows = 0;
     while let Some(done) = tasks.join_next().await {
         rows += done??;
+    }
+    Ok(rows)
+}
+
+/// Run `df` on a Ballista cluster and have its executors write the result
+/// as Parquet files under `url` (an `s3://…/` folder), with the storage types
+/// of [`storage_type`] and the given encoding. Returns the rows written.
+pub async fn write_on_cluster(
+    df: DataFrame,
+    url: &str,
+    options: TableParquetOptions,
+) -> Result<u64> {
+    let schema = df.schema().clone();
+    // Cast in the plan, so the executors write storage types directly.
+    let columns: Vec<Expr> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+            let target = storage_type(field.data_type());
+            if &target == field.data_type() {
+                column
+            } else {
+                cast_expr(column, target).alias(field.name())
+            }
+        })
+        .collect();
+    let written = df
+        .select(columns)?
+        .write_parquet(url, DataFrameWriteOptions::new(), Some(options))
+        .await?;
+    // The sink answers with one row: the number of rows it wrote.
+    let mut rows = 0;
+    for batch in &written {
+        if let Some(counts) = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        {
+            rows += counts.iter().flatten().sum::<u64>();
+        }
     }
     Ok(rows)
 }

@@ -10,6 +10,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use datafusion::common::config::{ParquetColumnOptions, TableParquetOptions};
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
@@ -71,22 +72,72 @@ impl Layout {
 /// ZSTD and skip the per-value dictionary lookup), except for the lineage
 /// columns, which hold one or a few values per file.
 pub fn writer_properties(config: &Config, layer: Layer) -> Result<WriterProperties> {
-    let builder = WriterProperties::builder()
+    let encoding = Encoding::of(config, layer);
+    let mut builder = WriterProperties::builder()
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(config.row_group_rows))
-        .set_created_by(format!("medallion {}", env!("CARGO_PKG_VERSION")));
-    let builder = if layer == Layer::Gold {
-        builder.set_compression(Compression::ZSTD(ZstdLevel::try_new(config.zstd_level)?))
-    } else {
-        let mut builder = builder
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_dictionary_enabled(false);
-        for lineage in ["_source_file", "_run_id", "_ingested_at"] {
+        .set_created_by(created_by())
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(encoding.zstd_level)?))
+        .set_dictionary_enabled(encoding.dictionary);
+    if !encoding.dictionary {
+        for lineage in LINEAGE_COLUMNS {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(lineage), true);
         }
-        builder
-    };
+    }
     Ok(builder.build())
+}
+
+/// The same encoding as [`writer_properties`], in the form DataFusion's own
+/// Parquet sink takes: used when a Ballista cluster writes a model's files.
+pub fn table_parquet_options(config: &Config, layer: Layer) -> TableParquetOptions {
+    let encoding = Encoding::of(config, layer);
+    let mut options = TableParquetOptions::default();
+    options.global.compression = Some(format!("zstd({})", encoding.zstd_level));
+    options.global.dictionary_enabled = Some(encoding.dictionary);
+    options.global.statistics_enabled = Some("page".into());
+    options.global.max_row_group_size = config.row_group_rows;
+    options.global.created_by = created_by();
+    if !encoding.dictionary {
+        for lineage in LINEAGE_COLUMNS {
+            options.column_specific_options.insert(
+                lineage.to_string(),
+                ParquetColumnOptions {
+                    dictionary_enabled: Some(true),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    options
+}
+
+/// Columns ingestion adds to every bronze row (`ingest::sources::lineage_fields`).
+const LINEAGE_COLUMNS: [&str; 3] = ["_source_file", "_run_id", "_ingested_at"];
+
+fn created_by() -> String {
+    format!("medallion {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A layer's Parquet encoding (see [`writer_properties`]).
+struct Encoding {
+    zstd_level: i32,
+    dictionary: bool,
+}
+
+impl Encoding {
+    fn of(config: &Config, layer: Layer) -> Encoding {
+        if layer == Layer::Gold {
+            Encoding {
+                zstd_level: config.zstd_level,
+                dictionary: true,
+            }
+        } else {
+            Encoding {
+                zstd_level: 1,
+                dictionary: false,
+            }
+        }
+    }
 }
 
 /// Atomically replace `target` with the fully written folder `staged`.

@@ -15,6 +15,7 @@ mod object;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
 use url::Url;
@@ -51,6 +52,46 @@ pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
         other => Err(Error::Config(format!(
             "{url}: unsupported scheme `{other}`; use a local path or s3://bucket/prefix"
         ))),
+    }
+}
+
+/// DataFusion's store registry, plus: an `s3://bucket` URL nobody registered
+/// gets a store built by [`object_store_for`] on first use. A Ballista
+/// scheduler or executor plans and reads tables whose URLs arrive inside
+/// query plans, so it cannot register their buckets in advance; the AWS
+/// variables of its own process supply the credentials.
+#[derive(Debug, Default)]
+pub struct StoreRegistry {
+    inner: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for StoreRegistry {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.inner.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn ObjectStore>> {
+        self.inner.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn ObjectStore>> {
+        match self.inner.get_store(url) {
+            Ok(store) => Ok(store),
+            Err(missing) if matches!(url.scheme(), "s3" | "s3a") => {
+                let store = object_store_for(url).map_err(|e| {
+                    datafusion::common::DataFusionError::Configuration(format!(
+                        "{missing}; building one from the AWS_* variables failed: {e}"
+                    ))
+                })?;
+                self.inner.register_store(url, Arc::clone(&store));
+                Ok(store)
+            }
+            Err(missing) => Err(missing),
+        }
     }
 }
 
@@ -220,11 +261,15 @@ impl Root {
 
 /// Register a local table folder (published or staged) under `name`.
 pub async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
+    register_url(ctx, name, &format!("{}/", dir.display())).await
+}
+
+/// Register every Parquet file under a folder or `s3://…/` prefix as `name`.
+pub async fn register_url(ctx: &SessionContext, name: &str, url: &str) -> Result<()> {
     let _ = ctx.deregister_table(name)?;
-    let url = format!("{}/", dir.display());
     ctx.register_parquet(
         name,
-        &url,
+        url,
         datafusion::prelude::ParquetReadOptions::default(),
     )
     .await?;

@@ -32,6 +32,9 @@ use crate::error::{Error, Result};
 /// Name of the lock object under the root.
 const LOCK: &str = "_lock";
 
+/// Folder under the root where a cluster stages tables before publishing.
+const STAGING: &str = "_staging";
+
 /// `_SUCCESS` on an object store: the current version of a table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -217,10 +220,91 @@ impl ObjectRoot {
             .await?;
             files.push(unique);
         }
+        self.commit(&table_path, run_id, staged_manifest.rows, files)
+            .await?;
+        let _ = std::fs::remove_dir_all(staged);
+        Ok(())
+    }
+
+    /// Where a cluster writes a model's files before its data tests: a
+    /// folder under `_staging/<run_id>/` of this root, as a URL for
+    /// DataFusion. Nothing there is ever read by a reader of the tables.
+    pub fn staging_url(&self, run_id: &str, layer: &str, table: &str) -> String {
+        let path = self.child(&[STAGING, run_id, layer, table]);
+        format!("{}/", self.object_url(&path))
+    }
+
+    /// Publish files a cluster wrote under [`ObjectRoot::staging_url`]: each
+    /// is copied inside the store (no data passes through this process) to
+    /// a run-unique name in the table folder, then the manifest is written
+    /// and the staged copies are removed, as in [`ObjectRoot::publish`].
+    pub async fn publish_staged(
+        &self,
+        run_id: &str,
+        layer: &str,
+        table: &str,
+        rows: u64,
+    ) -> Result<()> {
+        let staged = self.child(&[STAGING, run_id, layer, table]);
+        let mut sources: Vec<ObjectPath> = self
+            .store
+            .list(Some(&staged))
+            .map_ok(|meta| meta.location)
+            .try_filter(|loc| futures::future::ready(loc.as_ref().ends_with(".parquet")))
+            .try_collect()
+            .await?;
+        sources.sort();
+        let table_path = self.table_path(layer, table);
+        let mut files = Vec::new();
+        for (i, source) in sources.iter().enumerate() {
+            let unique = format!("part-{i:05}-{run_id}.parquet");
+            self.store
+                .copy(source, &table_path.clone().join(unique.as_str()))
+                .await?;
+            files.push(unique);
+        }
+        self.commit(&table_path, run_id, rows, files).await?;
+        self.discard_staged(run_id, layer, table).await
+    }
+
+    /// Remove what a cluster staged for one table (its tests failed).
+    pub async fn discard_staged(&self, run_id: &str, layer: &str, table: &str) -> Result<()> {
+        self.delete_prefix(&self.child(&[STAGING, run_id, layer, table]))
+            .await
+    }
+
+    /// Remove every staged file: called with the lock held, so anything
+    /// there was left by a run that died.
+    pub async fn clear_staging(&self) -> Result<()> {
+        self.delete_prefix(&self.child(&[STAGING])).await
+    }
+
+    async fn delete_prefix(&self, prefix: &ObjectPath) -> Result<()> {
+        let paths: Vec<ObjectPath> = self
+            .store
+            .list(Some(prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for path in paths {
+            self.store.delete(&path).await?;
+        }
+        Ok(())
+    }
+
+    /// Steps (2) and (3) of publishing: the manifest listing `files`, then
+    /// the removal of every file it does not list.
+    async fn commit(
+        &self,
+        table_path: &ObjectPath,
+        run_id: &str,
+        rows: u64,
+        files: Vec<String>,
+    ) -> Result<()> {
         // (2) The manifest, in one PUT: the switch readers follow.
         let manifest = Manifest {
-            run_id: run_id.clone(),
-            rows: staged_manifest.rows,
+            run_id: run_id.to_string(),
+            rows,
             files: files.clone(),
         };
         self.store
@@ -232,7 +316,7 @@ impl ObjectRoot {
         // (3) Everything the manifest does not list: old versions, strays of killed runs.
         let stale: Vec<ObjectPath> = self
             .store
-            .list(Some(&table_path))
+            .list(Some(table_path))
             .map_ok(|meta| meta.location)
             .try_filter(|loc| {
                 let name = loc.filename().unwrap_or_default();
@@ -244,7 +328,6 @@ impl ObjectRoot {
         for path in stale {
             self.store.delete(&path).await?;
         }
-        let _ = std::fs::remove_dir_all(staged);
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
 use twox_hash::xxhash3_128::Hasher as Xxh3;
@@ -78,47 +78,60 @@ pub fn register(ctx: &SessionContext, run: &RunContext) {
             }
         }),
     ));
-    ctx.register_udf(create_udf(
-        "days_between",
-        vec![DataType::Date32, DataType::Date32],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(days_between),
-    ));
-    ctx.register_udf(create_udf(
-        "key_hash",
-        vec![DataType::Utf8],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(key_hash),
-    ));
-    ctx.register_udf(create_udf(
-        "murmur3_x86_32",
-        vec![DataType::Utf8],
-        DataType::Int64,
-        Volatility::Immutable,
-        Arc::new(murmur3_x86_32),
-    ));
-    ctx.register_udf(create_udf(
-        "ab_test",
-        vec![
+    for function in pure_functions() {
+        ctx.register_udf(function);
+    }
+}
+
+/// The functions whose result depends only on their arguments. These are
+/// the ones a Ballista scheduler and its executors register
+/// (`crate::distributed`): `as_of_date()`, `param()` and `setting()` take
+/// constant arguments and are folded into literals while the driver plans
+/// a query, so they never reach the cluster.
+pub fn pure_functions() -> Vec<ScalarUDF> {
+    vec![
+        create_udf(
+            "days_between",
+            vec![DataType::Date32, DataType::Date32],
             DataType::Int64,
+            Volatility::Immutable,
+            Arc::new(days_between),
+        ),
+        create_udf(
+            "key_hash",
+            vec![DataType::Utf8],
             DataType::Int64,
+            Volatility::Immutable,
+            Arc::new(key_hash),
+        ),
+        create_udf(
+            "murmur3_x86_32",
+            vec![DataType::Utf8],
             DataType::Int64,
-            DataType::Int64,
-            DataType::Float64,
-        ],
-        DataType::Struct(ab_test_fields()),
-        Volatility::Immutable,
-        Arc::new(ab_test),
-    ));
-    ctx.register_udf(create_udf(
-        "srm_test",
-        vec![DataType::Int64, DataType::Int64, DataType::Float64],
-        DataType::Struct(srm_fields()),
-        Volatility::Immutable,
-        Arc::new(srm_test),
-    ));
+            Volatility::Immutable,
+            Arc::new(murmur3_x86_32),
+        ),
+        create_udf(
+            "ab_test",
+            vec![
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Float64,
+            ],
+            DataType::Struct(ab_test_fields()),
+            Volatility::Immutable,
+            Arc::new(ab_test),
+        ),
+        create_udf(
+            "srm_test",
+            vec![DataType::Int64, DataType::Int64, DataType::Float64],
+            DataType::Struct(srm_fields()),
+            Volatility::Immutable,
+            Arc::new(srm_test),
+        ),
+    ]
 }
 
 fn keys<V>(map: &BTreeMap<String, V>) -> String {

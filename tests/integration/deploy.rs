@@ -130,4 +130,34 @@ fn schedule_is_one_cron_expression_and_commands_parse() {
             .chain(run_args.split_whitespace()),
     )
     .expect("scheduler's run arguments parse");
+
+    // The cluster profile: scheduler and executors are medallion commands,
+    // and the runs reach the scheduler by its service name.
+    let services = doc["services"].as_mapping().unwrap();
+    for name in [
+        "ballista-scheduler",
+        "ballista-executor-1",
+        "ballista-executor-2",
+    ] {
+        let service = &services[name];
+        assert_eq!(
+            strings(&service["profiles"]),
+            ["cluster"],
+            "{name} is in the cluster profile"
+        );
+        let command = strings(&service["command"]);
+        Cli::try_parse_from(std::iter::once("medallion".to_string()).chain(command))
+            .unwrap_or_else(|e| panic!("{name}'s command parses: {e}"));
+    }
+    let env = &doc["x-medallion-env"];
+    assert_eq!(
+        env["MEDALLION_SCHEDULER"].as_str(),
+        Some("df://ballista-scheduler:50050")
+    );
+    assert!(
+        env["MEDALLION_ENGINE"]
+            .as_str()
+            .is_some_and(|e| e.contains("MEDALLION_ENGINE")),
+        "the engine is chosen when compose starts"
+    );
 }

@@ -2,6 +2,8 @@
 
 mod amplitude;
 mod bad_input;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod common;
 mod deploy;
 mod engagement;

@@ -21,9 +21,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use crate::common::project_root;
 
 /// A moto server on a free port, killed on drop.
-struct Moto {
+pub struct Moto {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Drop for Moto {
@@ -45,7 +45,7 @@ fn moto_binary() -> Option<PathBuf> {
     on_path.or_else(|| Some(PathBuf::from("/tmp/venv/bin/moto_server")).filter(|p| p.is_file()))
 }
 
-fn start_moto() -> Option<Moto> {
+pub fn start_moto() -> Option<Moto> {
     let Some(binary) = moto_binary() else {
         assert!(
             std::env::var("MEDALLION_REQUIRE_S3_TESTS").is_err(),
@@ -78,7 +78,7 @@ fn start_moto() -> Option<Moto> {
 }
 
 impl Moto {
-    async fn bucket(&self, name: &str) -> Arc<dyn ObjectStore> {
+    pub async fn bucket(&self, name: &str) -> Arc<dyn ObjectStore> {
         // Bucket creation needs no signature on moto; objects do.
         let status = reqwest::Client::new()
             .put(format!("{}/{name}", self.endpoint))
@@ -100,7 +100,7 @@ impl Moto {
         )
     }
 
-    fn medallion(&self, args: &[&str]) -> Command {
+    pub fn medallion(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
         cmd.args(args)
             .current_dir(project_root())
@@ -114,7 +114,7 @@ impl Moto {
         cmd
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
+    pub async fn run(&self, args: &[&str]) -> Output {
         let mut cmd = self.medallion(args);
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
             .await
@@ -122,7 +122,7 @@ impl Moto {
     }
 }
 
-async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
+pub async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = store
         .list(Some(&ObjectPath::from(prefix)))
         .map_ok(|m| m.location.to_string())
@@ -144,7 +144,7 @@ async fn read_json(store: &Arc<dyn ObjectStore>, key: &str) -> serde_json::Value
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),
         "exit {:?}\n{}",
@@ -175,7 +175,7 @@ async fn row_counts(moto: &Moto, root: &str, tables: &[String]) -> Vec<String> {
 
 /// Every table's manifest lists files that exist, and nothing else is in
 /// the table folder once `clean` (after a completed publish).
-async fn check_tables(store: &Arc<dyn ObjectStore>, clean: bool) -> usize {
+pub async fn check_tables(store: &Arc<dyn ObjectStore>, clean: bool) -> usize {
     let all = keys(store, "lake").await;
     let manifests: Vec<&String> = all.iter().filter(|k| k.ends_with("/_SUCCESS")).collect();
     for m in &manifests {

@@ -1,0 +1,355 @@
+//! `--engine ballista` (build feature `distributed`): a scheduler and two
+//! executors started from the medallion binary on 127.0.0.1, reading and
+//! writing a moto S3 server, as `docker compose --profile cluster` runs them.
+//!
+//! One test, in steps, because each step needs the previous one's tables
+//! and a cluster takes seconds to start:
+//! 1. the whole pipeline on the cluster publishes every gold table with the
+//!    same contents as a local-engine run on the same data;
+//! 2. a re-run with one executor killed mid-run either completes or fails
+//!    with a message, and every published table stays whole and unchanged;
+//! 3. the next run, on the surviving executor, completes.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::common::gold_contents;
+use crate::s3::{Moto, check_tables, keys, start_moto, stdout};
+
+/// Scheduler and executors, killed on drop.
+struct Cluster {
+    scheduler_url: String,
+    scheduler: Child,
+    executors: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.executors.iter_mut().chain([&mut self.scheduler]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn role(moto: &Moto, args: &[&str], log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    moto.medallion(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn start_cluster(moto: &Moto, executors: usize, logs: &Path) -> Cluster {
+    let port = free_port();
+    let port_text = port.to_string();
+    let scheduler = role(
+        moto,
+        &[
+            "scheduler",
+            "--bind-host",
+            "127.0.0.1",
+            "--external-host",
+            "127.0.0.1",
+            "--port",
+            &port_text,
+            // Lost executors are noticed within seconds, not the default minute.
+            "--executor-timeout-seconds",
+            "5",
+        ],
+        &logs.join("scheduler.log"),
+    );
+    wait_for_port(port, "the scheduler");
+    let scheduler_url = format!("df://127.0.0.1:{port}");
+    let mut children = Vec::new();
+    for i in 0..executors {
+        let (flight, grpc) = (free_port(), free_port());
+        let work = logs.join(format!("executor-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        children.push(role(
+            moto,
+            &[
+                "executor",
+                "--scheduler",
+                &scheduler_url,
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrent-tasks",
+                "2",
+                "--heartbeat-seconds",
+                "1",
+                "--work-dir",
+                work.to_str().unwrap(),
+            ],
+            &logs.join(format!("executor-{i}.log")),
+        ));
+        wait_for_port(flight, "an executor");
+    }
+    // Registration follows the listening ports by a heartbeat at most.
+    std::thread::sleep(Duration::from_secs(2));
+    Cluster {
+        scheduler_url,
+        scheduler,
+        executors: children,
+    }
+}
+
+/// Copy the published version of every gold table (the files its manifest
+/// lists) from the bucket to `local/gold/<table>/`.
+async fn download_gold(store: &Arc<dyn ObjectStore>, prefix: &str, local: &Path) {
+    let all = keys(store, &format!("{prefix}/gold")).await;
+    for manifest_key in all.iter().filter(|k| k.ends_with("/_SUCCESS")) {
+        let table_dir = manifest_key.trim_end_matches("/_SUCCESS");
+        let table = table_dir.rsplit('/').next().unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &store
+                .get(&ObjectPath::from(manifest_key.as_str()))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let dest = local.join("gold").join(table);
+        std::fs::create_dir_all(&dest).unwrap();
+        for file in manifest["files"].as_array().unwrap() {
+            let name = file.as_str().unwrap();
+            let bytes = store
+                .get(&ObjectPath::from(format!("{table_dir}/{name}")))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            std::fs::write(dest.join(name), bytes).unwrap();
+        }
+    }
+}
+
+/// Every gold table's sorted rows, read from the bucket.
+async fn gold_on_s3(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Vec<(String, Vec<String>)> {
+    let copy = tempfile::tempdir().unwrap();
+    download_gold(store, prefix, copy.path()).await;
+    gold_contents(copy.path()).await
+}
+
+fn differences(
+    expected: &[(String, Vec<String>)],
+    actual: &[(String, Vec<String>)],
+) -> Vec<String> {
+    let actual: BTreeMap<&String, &Vec<String>> = actual.iter().map(|(t, r)| (t, r)).collect();
+    let mut out = Vec::new();
+    for (table, rows) in expected {
+        match actual.get(table) {
+            None => out.push(format!("{table}: missing")),
+            Some(got) if got != &rows => out.push(format!(
+                "{table}: {} rows expected, {} found; first expected {:?}, first found {:?}",
+                rows.len(),
+                got.len(),
+                rows.first(),
+                got.first()
+            )),
+            Some(_) => {}
+        }
+    }
+    if actual.len() != expected.len() {
+        out.push(format!(
+            "{} gold tables expected, {} found",
+            expected.len(),
+            actual.len()
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_executor() {
+    let Some(moto) = start_moto() else { return };
+    let store = moto.bucket("cluster").await;
+    let logs = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let as_of = ["--as-of", "2026-10-31"];
+    let root = "s3://cluster/lake";
+
+    // The reference: the local engine on the same data.
+    let local_root = local.path().to_str().unwrap();
+    stdout(&moto.run(&[&["run", "--output", local_root][..], &as_of].concat()).await);
+    let expected = gold_contents(local.path()).await;
+    assert!(expected.len() >= 16, "{} gold tables", expected.len());
+
+    // 1. The whole pipeline on a scheduler and two executors.
+    let mut cluster = start_cluster(&moto, 2, logs.path());
+    let scheduler_url = cluster.scheduler_url.clone();
+    let on_cluster: Vec<&str> = [
+        &["run", "--output", root, "--engine", "ballista"][..],
+        &["--scheduler", &scheduler_url],
+        &as_of,
+    ]
+    .concat();
+    let started = Instant::now();
+    let first = moto.run(&on_cluster).await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        first.status.success(),
+        "exit {:?}\n{}\nscheduler log:\n{}",
+        first.status.code(),
+        String::from_utf8_lossy(&first.stderr),
+        std::fs::read_to_string(logs.path().join("scheduler.log")).unwrap_or_default()
+    );
+    eprintln!("cluster run: {seconds:.1} s");
+    let tables = check_tables(&store, true).await;
+    let diff = differences(&expected, &gold_on_s3(&store, "lake").await);
+    assert!(diff.is_empty(), "cluster vs local:\n{}", diff.join("\n"));
+    assert!(
+        keys(&store, "lake/_staging").await.is_empty(),
+        "staged files are removed once published"
+    );
+    let results: serde_json::Value = serde_json::from_slice(
+        &store
+            .get(&ObjectPath::from("lake/_runs/latest.json"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(results["status"], "success");
+    let manifests_before: Vec<(String, Vec<u8>)> = manifests(&store).await;
+
+    // 2. Kill one executor while a re-run is under way.
+    // Quiet: errors only, so stderr fits the pipe while nobody reads it.
+    let rerun = moto
+        .medallion(&[&on_cluster[..], &["--quiet"]].concat())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs_f64((seconds / 3.0).max(1.0))).await;
+    let mut victim = cluster.executors.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let outcome = finish(rerun, Duration::from_secs(300)).await;
+    let stderr = outcome.1;
+    match outcome.0 {
+        Some(0) => {}
+        Some(code) => {
+            assert!(
+                stderr.contains("error:") && stderr.contains("model"),
+                "exit {code} without a clear message:\n{stderr}"
+            );
+        }
+        None => panic!("the run was killed by a signal:\n{stderr}"),
+    }
+    // Whatever happened, every manifest lists whole files and gold is unchanged.
+    assert_eq!(check_tables(&store, false).await, tables);
+    let diff = differences(&expected, &gold_on_s3(&store, "lake").await);
+    assert!(diff.is_empty(), "after a lost executor:\n{}", diff.join("\n"));
+    let manifests_after = manifests(&store).await;
+    if outcome.0 != Some(0) {
+        // A failed model keeps its previous version: its manifest did not change.
+        let after: BTreeMap<_, _> = manifests_after.into_iter().collect();
+        let failed_models: Vec<&String> = manifests_before
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| stderr.contains(k.split('/').nth(2).unwrap_or("?")))
+            .collect();
+        for (key, body) in &manifests_before {
+            if failed_models.contains(&key) {
+                assert_eq!(after.get(key), Some(body), "{key} changed");
+            }
+        }
+    }
+
+    // 3. The surviving executor carries the next run.
+    let third = moto.run(&on_cluster).await;
+    stdout(&third);
+    assert_eq!(check_tables(&store, true).await, tables);
+    let diff = differences(&expected, &gold_on_s3(&store, "lake").await);
+    assert!(diff.is_empty(), "on one executor:\n{}", diff.join("\n"));
+}
+
+/// `(key, body)` of every manifest under `lake/`.
+async fn manifests(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let listed: Vec<String> = store
+        .list(Some(&ObjectPath::from("lake")))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    for key in listed.into_iter().filter(|k| k.ends_with("/_SUCCESS")) {
+        let body = store
+            .get(&ObjectPath::from(key.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        out.push((key, body));
+    }
+    out.sort();
+    out
+}
+
+/// Wait for `child` for at most `limit` (killing it past that, which fails
+/// the test); returns its exit code (`None` for a signal) and its stderr.
+async fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the run did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let mut text = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            use std::io::Read;
+            let _ = stderr.read_to_string(&mut text);
+        }
+        (status.code(), text)
+    })
+    .await
+    .unwrap()
+}
