@@ -49,6 +49,8 @@ mod cluster {
     use std::sync::Arc;
 
     use ballista::prelude::SessionContextExt;
+    use ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED;
+    use ballista_core::extension::SessionConfigExt;
     use ballista_core::extension::{
         ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
     };
@@ -73,10 +75,27 @@ mod cluster {
     }
 
     /// The driver's side: a context whose queries run on the cluster behind
-    /// `scheduler` (`df://host:port`), built on `state` (the local engine's
-    /// settings, runtime and functions).
-    pub async fn connect(scheduler: &str, state: SessionState) -> Result<SessionContext> {
+    /// `scheduler` (`df://host:port`), with the local engine's settings
+    /// (`config`) and runtime (object stores, memory pool).
+    pub async fn connect(
+        scheduler: &str,
+        config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Result<SessionContext> {
         let (host, port) = scheduler_address(scheduler)?;
+        // Ballista 55's adaptive planner (AQE) re-plans some of our models
+        // without end: silver_order_items (a union of two de-duplication
+        // branches joined to two tables) grew past 148,000 one-task stages
+        // in 20 minutes on the sample data. The static planner runs the same
+        // plan in stages fixed up front, so medallion always uses it.
+        let config = config
+            .upgrade_for_ballista()
+            .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
         let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state)
             .await
             .map_err(|e| {

@@ -77,12 +77,12 @@ pub async fn cluster_context(config: &Config, run: &RunContext) -> Result<Option
             0 => cores().max(2),
             n => n,
         };
-        let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(session_config(partitions))
-            .with_runtime_env(runtime_env(config)?)
-            .with_default_features()
-            .build();
-        let ctx = crate::distributed::connect(scheduler, state).await?;
+        let ctx = crate::distributed::connect(
+            scheduler,
+            session_config(partitions),
+            runtime_env(config)?,
+        )
+        .await?;
         register_functions(&ctx, run);
         Ok(Some(ctx))
     }

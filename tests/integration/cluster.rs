@@ -254,18 +254,23 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
 
     // 2. Kill one executor while a re-run is under way.
     // Quiet: errors only, so stderr fits the pipe while nobody reads it.
-    let rerun = moto
+    let mut rerun = moto
         .medallion(&[&on_cluster[..], &["--quiet"]].concat())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs_f64((seconds / 3.0).max(1.0))).await;
+    assert!(
+        rerun.try_wait().unwrap().is_none(),
+        "the re-run ended before the executor was killed: nothing was tested"
+    );
     let mut victim = cluster.executors.remove(0);
     victim.kill().unwrap();
     victim.wait().unwrap();
     let outcome = finish(rerun, Duration::from_secs(300)).await;
     let stderr = outcome.1;
+    eprintln!("re-run with a lost executor: exit {:?}\n{stderr}", outcome.0);
     match outcome.0 {
         Some(0) => {}
         Some(code) => {
