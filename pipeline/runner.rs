@@ -681,6 +681,10 @@ async fn build_sql(
         path: PathBuf::from(model.origin()),
         source: Box::new(Error::DataFusion(e)),
     };
+    let props = match model.layer {
+        Layer::Gold => &shared.gold_props,
+        _ => &shared.silver_props,
+    };
     let started = Instant::now();
     if let Some(cluster) = &shared.cluster {
         let Root::Object(object) = &shared.root else {
@@ -690,9 +694,7 @@ async fn build_sql(
             ));
         };
         let df = cluster.sql(sql).await.map_err(plan_error)?;
-        let url = object.staging_url(&shared.run_id, model.layer.as_str(), &model.name);
-        let options = storage::table_parquet_options(&shared.config, model.layer);
-        let rows = writer::write_on_cluster(df, &url, options).await?;
+        let rows = stage_on_cluster(shared, model, object, df, props).await?;
         tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged on the cluster.");
         result.rows_written = rows;
         let staged = Staged::Cluster {
@@ -703,14 +705,44 @@ async fn build_sql(
     }
     let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
     let df = shared.ctx.sql(sql).await.map_err(plan_error)?;
-    let props = match model.layer {
-        Layer::Gold => &shared.gold_props,
-        _ => &shared.silver_props,
-    };
     let rows = writer::write_dataframe(df, &stage, props).await?;
     tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
     publish(shared, model, Staged::Local(&stage), rows, result).await
+}
+
+/// Have the cluster write `df` under the model's object-store staging
+/// folder; returns the rows written.
+async fn stage_on_cluster(
+    shared: &Shared,
+    model: &Model,
+    object: &storage::ObjectRoot,
+    df: datafusion::dataframe::DataFrame,
+    props: &WriterProperties,
+) -> Result<u64> {
+    let (run_id, layer, name) = (&shared.run_id, model.layer.as_str(), &model.name);
+    let url = object.staging_url(run_id, layer, name);
+    let options = storage::table_parquet_options(&shared.config, model.layer);
+    let (rows, schema) = match writer::write_on_cluster(df, &url, options).await {
+        Ok(written) => written,
+        Err(error) => {
+            // Executors may have written some files before the failure;
+            // the next run would clear them, but nothing should linger.
+            if let Err(cleanup) = object.discard_staged(run_id, layer, name).await {
+                tracing::warn!(model = %name, error = %cleanup, "Could not remove a failed model's staged files; the next run will.");
+            }
+            return Err(error);
+        }
+    };
+    if rows == 0 {
+        // Executors write no file for an empty result; as on the local
+        // engine, an empty table is one file that still has its columns.
+        let bytes = writer::empty_parquet(&schema, props)?;
+        object
+            .stage_file(run_id, layer, name, "part-00000.parquet", bytes)
+            .await?;
+    }
+    Ok(rows)
 }
 
 /// Where a model's new version waits for its data tests.

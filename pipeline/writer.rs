@@ -15,7 +15,7 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::{Expr, cast as cast_expr};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::dataframe::DataFrame;
-use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::arrow::{ArrowWriter, AsyncArrowWriter};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -90,12 +90,14 @@ pub async fn write_dataframe(df: DataFrame, dir: &Path, props: &WriterProperties
 
 /// Run `df` on a Ballista cluster and have its executors write the result
 /// as Parquet files under `url` (an `s3://…/` folder), with the storage types
-/// of [`storage_type`] and the given encoding. Returns the rows written.
+/// of [`storage_type`] and the given encoding. Returns the rows written and
+/// the schema written. An empty result leaves no file at all (DataFusion
+/// writes files per non-empty partition): see [`empty_parquet`].
 pub async fn write_on_cluster(
     df: DataFrame,
     url: &str,
     options: TableParquetOptions,
-) -> Result<u64> {
+) -> Result<(u64, SchemaRef)> {
     let schema = df.schema().clone();
     // Cast in the plan, so the executors write storage types directly.
     let columns: Vec<Expr> = schema
@@ -110,8 +112,9 @@ pub async fn write_on_cluster(
             }
         })
         .collect();
+    let df = df.select(columns)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
     let written = df
-        .select(columns)?
         .write_parquet(url, DataFrameWriteOptions::new(), Some(options))
         .await?;
     // The sink answers with one row: the number of rows it wrote.
@@ -125,7 +128,16 @@ pub async fn write_on_cluster(
             rows += counts.iter().flatten().sum::<u64>();
         }
     }
-    Ok(rows)
+    Ok((rows, schema))
+}
+
+/// A Parquet file with `schema` and no rows: what an empty table is made
+/// of, so that readers still see its columns.
+pub fn empty_parquet(schema: &SchemaRef, props: &WriterProperties) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(props.clone()))?;
+    writer.close()?;
+    Ok(bytes)
 }
 
 async fn write_partition(

@@ -267,6 +267,24 @@ impl ObjectRoot {
         self.discard_staged(run_id, layer, table).await
     }
 
+    /// Add a file of the driver's own to what a cluster staged for a table.
+    pub async fn stage_file(
+        &self,
+        run_id: &str,
+        layer: &str,
+        table: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        self.store
+            .put(
+                &self.child(&[STAGING, run_id, layer, table, name]),
+                PutPayload::from(bytes),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Remove what a cluster staged for one table (its tests failed).
     pub async fn discard_staged(&self, run_id: &str, layer: &str, table: &str) -> Result<()> {
         self.delete_prefix(&self.child(&[STAGING, run_id, layer, table]))

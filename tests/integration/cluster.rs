@@ -8,7 +8,8 @@
 //!    same contents as a local-engine run on the same data;
 //! 2. a re-run with one executor killed mid-run either completes or fails
 //!    with a message, and every published table stays whole and unchanged;
-//! 3. the next run, on the surviving executor, completes.
+//! 3. the next run, on the surviving executor, completes;
+//! 4. a model with an empty result is published as one file with its columns.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -17,12 +18,12 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
-use crate::common::gold_contents;
-use crate::s3::{Moto, check_tables, keys, start_moto, stdout};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::common::{copy_tree, gold_contents, project_root};
+use crate::s3::{Moto, check_tables, keys, read_bytes, read_json, start_moto, stdout};
 
 /// Scheduler and executors, killed on drop.
 struct Cluster {
@@ -132,27 +133,12 @@ async fn download_gold(store: &Arc<dyn ObjectStore>, prefix: &str, local: &Path)
     for manifest_key in all.iter().filter(|k| k.ends_with("/_SUCCESS")) {
         let table_dir = manifest_key.trim_end_matches("/_SUCCESS");
         let table = table_dir.rsplit('/').next().unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &store
-                .get(&ObjectPath::from(manifest_key.as_str()))
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let manifest = read_json(store, manifest_key).await;
         let dest = local.join("gold").join(table);
         std::fs::create_dir_all(&dest).unwrap();
         for file in manifest["files"].as_array().unwrap() {
             let name = file.as_str().unwrap();
-            let bytes = store
-                .get(&ObjectPath::from(format!("{table_dir}/{name}")))
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            let bytes = read_bytes(store, &format!("{table_dir}/{name}")).await;
             std::fs::write(dest.join(name), bytes).unwrap();
         }
     }
@@ -239,16 +225,7 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
         keys(&store, "lake/_staging").await.is_empty(),
         "staged files are removed once published"
     );
-    let results: serde_json::Value = serde_json::from_slice(
-        &store
-            .get(&ObjectPath::from("lake/_runs/latest.json"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let results = read_json(&store, "lake/_runs/latest.json").await;
     assert_eq!(results["status"], "success");
     let manifests_before: Vec<(String, Vec<u8>)> = manifests(&store).await;
 
@@ -307,29 +284,60 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
     assert_eq!(check_tables(&store, true).await, tables);
     let diff = differences(&expected, &gold_on_s3(&store, "lake").await);
     assert!(diff.is_empty(), "on one executor:\n{}", diff.join("\n"));
+
+    // 4. An empty result: executors write no file for it, yet the table
+    // must exist with its columns, as on the local engine.
+    let models = tempfile::tempdir().unwrap();
+    copy_tree(&project_root().join("sql"), models.path());
+    std::fs::write(
+        models.path().join("gold/gold_nothing_yet.sql"),
+        "select * from silver_orders where order_id is null\n",
+    )
+    .unwrap();
+    let models_dir = models.path().to_str().unwrap();
+    stdout(
+        &moto
+            .run(
+                &[
+                    &on_cluster[..],
+                    &["--models", models_dir, "--select", "gold_nothing_yet"],
+                ]
+                .concat(),
+            )
+            .await,
+    );
+    let manifest = read_json(&store, "lake/gold/gold_nothing_yet/_SUCCESS").await;
+    assert_eq!(manifest["rows"], 0);
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{manifest}");
+    let file = format!("lake/gold/gold_nothing_yet/{}", files[0].as_str().unwrap());
+    let local_copy = models.path().join("empty.parquet");
+    std::fs::write(&local_copy, read_bytes(&store, &file).await).unwrap();
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&local_copy).unwrap())
+            .unwrap();
+    let columns: Vec<String> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert!(
+        columns.contains(&"order_id".to_string()) && columns.len() > 3,
+        "{columns:?}"
+    );
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
 }
 
 /// `(key, body)` of every manifest under `lake/`.
 async fn manifests(store: &Arc<dyn ObjectStore>) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    let listed: Vec<String> = store
-        .list(Some(&ObjectPath::from("lake")))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
-    for key in listed.into_iter().filter(|k| k.ends_with("/_SUCCESS")) {
-        let body = store
-            .get(&ObjectPath::from(key.as_str()))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec();
-        out.push((key, body));
+    for key in keys(store, "lake").await {
+        if key.ends_with("/_SUCCESS") {
+            let body = read_bytes(store, &key).await;
+            out.push((key, body));
+        }
     }
-    out.sort();
     out
 }
 

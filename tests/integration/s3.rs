@@ -133,15 +133,20 @@ pub async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     keys
 }
 
-async fn read_json(store: &Arc<dyn ObjectStore>, key: &str) -> serde_json::Value {
-    let bytes = store
+/// The object at `key`, whole.
+pub async fn read_bytes(store: &Arc<dyn ObjectStore>, key: &str) -> Vec<u8> {
+    store
         .get(&ObjectPath::from(key))
         .await
         .unwrap()
         .bytes()
         .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+pub async fn read_json(store: &Arc<dyn ObjectStore>, key: &str) -> serde_json::Value {
+    serde_json::from_slice(&read_bytes(store, key).await).unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {
