@@ -60,7 +60,7 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 timed() { # run args…: wall seconds of one run (a failed run stops the script)
     local start end
     start=$(date +%s.%N)
-    "$bin" run --input "$input" --as-of 2026-10-31 --quiet "$@" >/dev/null
+    "$bin" run --input "$input" --as-of 2026-10-31 --quiet "$@" >/dev/null 2>>"$work/runs.log"
     end=$(date +%s.%N)
     python3 -c "print(f'{$end - $start:.2f}')"
 }
