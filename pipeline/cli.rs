@@ -158,7 +158,11 @@ pub struct SchedulerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ExecutorArgs {
     /// The scheduler to register with, df://host:port.
-    #[arg(long, default_value = "df://localhost:50050", env = "MEDALLION_SCHEDULER")]
+    #[arg(
+        long,
+        default_value = "df://localhost:50050",
+        env = "MEDALLION_SCHEDULER"
+    )]
     pub scheduler: String,
 
     /// Address to listen on.

@@ -114,8 +114,8 @@ mod cluster {
     }
 
     fn runtime(work_dir: Option<&std::path::Path>) -> datafusion::common::Result<Arc<RuntimeEnv>> {
-        let mut builder = RuntimeEnvBuilder::new()
-            .with_object_store_registry(Arc::new(StoreRegistry::default()));
+        let mut builder =
+            RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(StoreRegistry::default()));
         if let Some(dir) = work_dir {
             builder = builder.with_temp_file_path(dir);
         }

@@ -114,8 +114,8 @@ fn session_config(partitions: usize) -> SessionConfig {
 
 /// Memory pool, spill folder and object stores of a session.
 fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>> {
-    let mut runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(StoreRegistry::default()));
+    let mut runtime =
+        RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(StoreRegistry::default()));
     if config.memory_limit_mb > 0 {
         // A fair pool splits the budget among the spilling operators of the
         // models running at once, so one big sort cannot starve the others.

@@ -629,7 +629,14 @@ async fn build_source(
         }
         result.duplicates_dropped = Some(duplicates);
     }
-    publish(shared, model, Staged::Local(&bronze_stage), report.rows, result).await
+    publish(
+        shared,
+        model,
+        Staged::Local(&bronze_stage),
+        report.rows,
+        result,
+    )
+    .await
 }
 
 async fn build_amplitude(
@@ -723,7 +730,12 @@ async fn stage_on_cluster(
     let (run_id, layer, name) = (&shared.run_id, model.layer.as_str(), &model.name);
     let url = object.staging_url(run_id, layer, name);
     let options = storage::table_parquet_options(&shared.config, model.layer);
-    let (rows, schema) = match writer::write_on_cluster(df, &url, options).await {
+    let written = async {
+        let (rows, schema) = writer::write_on_cluster(df, &url, options).await?;
+        object.settle_staged(run_id, layer, name, rows).await?;
+        Ok::<_, Error>((rows, schema))
+    };
+    let (rows, schema) = match written.await {
         Ok(written) => written,
         Err(error) => {
             // Executors may have written some files before the failure;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::options::ReadOptions;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
@@ -267,6 +268,69 @@ impl ObjectRoot {
         self.discard_staged(run_id, layer, table).await
     }
 
+    /// Keep exactly one attempt's files of what a cluster staged for a table.
+    ///
+    /// Ballista re-runs the tasks of a lost executor, including the one
+    /// task that writes a model's files (DataFusion's sink writes from one
+    /// partition, naming every file `<write_id>_<n>.parquet` with a fresh
+    /// `write_id` per attempt). The lost attempt's files, whole or partial,
+    /// stay next to the ones of the attempt that succeeded, and publishing
+    /// both would duplicate rows. So files are grouped by `write_id`, and the
+    /// group whose Parquet footers add up to the `rows` the sink reported is
+    /// kept; the others are deleted. No such group means the staged output
+    /// cannot be trusted: an error, and nothing is published.
+    pub async fn settle_staged(
+        &self,
+        run_id: &str,
+        layer: &str,
+        table: &str,
+        rows: u64,
+    ) -> Result<()> {
+        let staged = self.child(&[STAGING, run_id, layer, table]);
+        let files: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&staged))
+            .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
+            .try_collect()
+            .await?;
+        let mut attempts: std::collections::BTreeMap<String, (u64, Vec<ObjectPath>)> =
+            Default::default();
+        for meta in files {
+            let name = meta.location.filename().unwrap_or_default();
+            let attempt = name.rsplit_once('_').map_or(name, |(id, _)| id).to_string();
+            let file_rows = parquet_rows(&self.store, &meta).await?;
+            let entry = attempts.entry(attempt).or_default();
+            entry.0 += file_rows;
+            entry.1.push(meta.location);
+        }
+        if attempts.len() <= 1 && attempts.values().all(|(n, _)| *n == rows) {
+            return Ok(());
+        }
+        let keep = attempts
+            .iter()
+            .find(|(_, (n, _))| *n == rows)
+            .map(|(id, _)| id.clone());
+        if rows > 0 && keep.is_none() {
+            return Err(Error::Cluster(format!(
+                "{layer}/{table}: the cluster reported {rows} rows, but no attempt's staged files                  hold that many ({}); an executor was probably lost while writing. Nothing was                  published; re-run the model",
+                attempts
+                    .iter()
+                    .map(|(id, (n, f))| format!("{id}: {n} rows in {} files", f.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for (id, (_, paths)) in &attempts {
+            if Some(id) != keep.as_ref() {
+                tracing::warn!(table = %table, attempt = %id, files = paths.len(), "Removing files of a task attempt the cluster re-ran.");
+                for path in paths {
+                    self.store.delete(path).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Add a file of the driver's own to what a cluster staged for a table.
     pub async fn stage_file(
         &self,
@@ -413,6 +477,31 @@ impl ObjectRoot {
     }
 }
 
+/// Rows of a Parquet object, from its footer alone (two small range reads).
+async fn parquet_rows(
+    store: &Arc<dyn ObjectStore>,
+    meta: &object_store::ObjectMeta,
+) -> Result<u64> {
+    let not_parquet = || Error::Cluster(format!("{}: not a whole Parquet file", meta.location));
+    if meta.size < 12 {
+        return Err(not_parquet());
+    }
+    // A Parquet file ends with the footer's length (4 bytes, LE) and `PAR1`.
+    let tail = store
+        .get_range(&meta.location, meta.size - 8..meta.size)
+        .await?;
+    if &tail[4..] != b"PAR1" {
+        return Err(not_parquet());
+    }
+    let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let start = meta.size.checked_sub(8 + length).ok_or_else(not_parquet)?;
+    let footer = store
+        .get_range(&meta.location, start..meta.size - 8)
+        .await?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&footer)?;
+    Ok(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0))
+}
+
 /// Stream a local file to the store: one PUT when small, multipart when large.
 async fn upload_file(store: &Arc<dyn ObjectStore>, from: &Path, to: &ObjectPath) -> Result<()> {
     let mut file = tokio::fs::File::open(from)
@@ -475,4 +564,64 @@ pub async fn download_prefix(url: &Url, local: &Path) -> Result<()> {
     }
     tracing::info!(input = %url, files = count, local = %local.display(), "Input downloaded.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    fn parquet(rows: i64) -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..rows))],
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        bytes
+    }
+
+    #[tokio::test]
+    async fn only_the_attempt_matching_the_reported_rows_stays_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = ObjectRoot::new(Url::from_directory_path(dir.path()).unwrap()).unwrap();
+        // A lost attempt (partial), a re-run that completed, and a complete duplicate.
+        for (name, rows) in [
+            ("cc_0.parquet", 1),
+            ("aa_0.parquet", 3),
+            ("bb_0.parquet", 2),
+            ("bb_1.parquet", 1),
+        ] {
+            root.stage_file("r1", "gold", "t", name, parquet(rows))
+                .await
+                .unwrap();
+        }
+        let err = root
+            .settle_staged("r1", "gold", "t", 5)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("reported 5 rows") && err.contains("re-run"),
+            "{err}"
+        );
+
+        root.settle_staged("r1", "gold", "t", 3).await.unwrap();
+        let left: Vec<String> = root
+            .store
+            .list(Some(&root.child(&[STAGING, "r1", "gold", "t"])))
+            .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(left, vec!["aa_0.parquet".to_string()]);
+        // One attempt with the right rows: nothing to do, nothing removed.
+        root.settle_staged("r1", "gold", "t", 3).await.unwrap();
+    }
 }

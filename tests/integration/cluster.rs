@@ -145,10 +145,7 @@ async fn download_gold(store: &Arc<dyn ObjectStore>, prefix: &str, local: &Path)
 }
 
 /// Every gold table's sorted rows, read from the bucket.
-async fn gold_on_s3(
-    store: &Arc<dyn ObjectStore>,
-    prefix: &str,
-) -> Vec<(String, Vec<String>)> {
+async fn gold_on_s3(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<(String, Vec<String>)> {
     let copy = tempfile::tempdir().unwrap();
     download_gold(store, prefix, copy.path()).await;
     gold_contents(copy.path()).await
@@ -194,7 +191,11 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
 
     // The reference: the local engine on the same data.
     let local_root = local.path().to_str().unwrap();
-    stdout(&moto.run(&[&["run", "--output", local_root][..], &as_of].concat()).await);
+    stdout(
+        &moto
+            .run(&[&["run", "--output", local_root][..], &as_of].concat())
+            .await,
+    );
     let expected = gold_contents(local.path()).await;
     assert!(expected.len() >= 16, "{} gold tables", expected.len());
 
@@ -247,7 +248,10 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
     victim.wait().unwrap();
     let outcome = finish(rerun, Duration::from_secs(300)).await;
     let stderr = outcome.1;
-    eprintln!("re-run with a lost executor: exit {:?}\n{stderr}", outcome.0);
+    eprintln!(
+        "re-run with a lost executor: exit {:?}\n{stderr}",
+        outcome.0
+    );
     match outcome.0 {
         Some(0) => {}
         Some(code) => {
@@ -261,23 +265,38 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
     // Whatever happened, every manifest lists whole files and gold is unchanged.
     assert_eq!(check_tables(&store, false).await, tables);
     let diff = differences(&expected, &gold_on_s3(&store, "lake").await);
-    assert!(diff.is_empty(), "after a lost executor:\n{}", diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "after a lost executor:\n{}",
+        diff.join("\n")
+    );
     let manifests_after = manifests(&store).await;
-    if outcome.0 != Some(0) {
-        // A failed model keeps its previous version: its manifest did not change.
-        let after: BTreeMap<_, _> = manifests_after.into_iter().collect();
-        let failed_models: Vec<&String> = manifests_before
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| stderr.contains(k.split('/').nth(2).unwrap_or("?")))
-            .collect();
-        for (key, body) in &manifests_before {
-            if failed_models.contains(&key) {
-                assert_eq!(after.get(key), Some(body), "{key} changed");
-            }
+    // A model that failed or was skipped keeps its previous version: its
+    // manifest did not change.
+    let rerun_results = read_json(&store, "lake/_runs/latest.json").await;
+    let after: BTreeMap<_, _> = manifests_after.into_iter().collect();
+    let mut kept = 0;
+    for model in rerun_results["models"].as_array().unwrap() {
+        if model["status"] == "success" {
+            continue;
         }
+        let (layer, name) = (
+            model["layer"].as_str().unwrap(),
+            model["name"].as_str().unwrap(),
+        );
+        let key = format!("lake/{layer}/{name}/_SUCCESS");
+        let before = manifests_before
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, b)| b);
+        assert_eq!(
+            after.get(&key),
+            before,
+            "{key} changed although {name} did not succeed"
+        );
+        kept += 1;
     }
-
+    assert_eq!(kept > 0, outcome.0 != Some(0), "{rerun_results}");
     // 3. The surviving executor carries the next run.
     let third = moto.run(&on_cluster).await;
     stdout(&third);
