@@ -246,14 +246,12 @@ impl ObjectRoot {
         table: &str,
         rows: u64,
     ) -> Result<()> {
-        let staged = self.child(&[STAGING, run_id, layer, table]);
         let mut sources: Vec<ObjectPath> = self
-            .store
-            .list(Some(&staged))
-            .map_ok(|meta| meta.location)
-            .try_filter(|loc| futures::future::ready(loc.as_ref().ends_with(".parquet")))
-            .try_collect()
-            .await?;
+            .staged_parquet(run_id, layer, table)
+            .await?
+            .into_iter()
+            .map(|meta| meta.location)
+            .collect();
         sources.sort();
         let table_path = self.table_path(layer, table);
         let mut files = Vec::new();
@@ -286,13 +284,7 @@ impl ObjectRoot {
         table: &str,
         rows: u64,
     ) -> Result<()> {
-        let staged = self.child(&[STAGING, run_id, layer, table]);
-        let files: Vec<object_store::ObjectMeta> = self
-            .store
-            .list(Some(&staged))
-            .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
-            .try_collect()
-            .await?;
+        let files = self.staged_parquet(run_id, layer, table).await?;
         let mut attempts: std::collections::BTreeMap<String, (u64, Vec<ObjectPath>)> =
             Default::default();
         for meta in files {
@@ -329,6 +321,21 @@ impl ObjectRoot {
             }
         }
         Ok(())
+    }
+
+    /// The Parquet files a cluster staged for a table.
+    async fn staged_parquet(
+        &self,
+        run_id: &str,
+        layer: &str,
+        table: &str,
+    ) -> Result<Vec<object_store::ObjectMeta>> {
+        Ok(self
+            .store
+            .list(Some(&self.child(&[STAGING, run_id, layer, table])))
+            .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
+            .try_collect()
+            .await?)
     }
 
     /// Add a file of the driver's own to what a cluster staged for a table.
