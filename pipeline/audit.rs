@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
@@ -109,10 +110,27 @@ impl DataTest {
         }
     }
 
-    /// The query returning this test's failing rows for table `table`.
-    pub fn failing_rows_sql(&self, table: &str) -> String {
+    /// The query returning this test's failing rows for table `table`, whose
+    /// columns are `schema` (it picks the cheaper form of a `unique` test).
+    pub fn failing_rows_sql(&self, table: &str, schema: &Schema) -> String {
         let t = quote_ident(table);
         match &self.kind {
+            TestKind::Unique(cols) if cols.len() == 1 && is_text(schema, &cols[0]) => {
+                // Grouping millions of strings is the costliest check of a
+                // run (silver_events' event_id: 1.1 s of its 1.3 s of tests at
+                // scale 1). Group their 64-bit key_hash instead, then count
+                // the exact strings only among the rows of repeated hashes: a
+                // collision costs a few extra rows, never a wrong answer.
+                let c = quote_ident(&cols[0]);
+                format!(
+                    "with repeated as (\
+                         select key_hash({c}) as h from {t} group by key_hash({c}) having count(*) > 1\
+                     ) \
+                     select b.{c}, count(*) as occurrences \
+                     from repeated as r inner join {t} as b on r.h = key_hash(b.{c}) \
+                     group by b.{c} having count(*) > 1"
+                )
+            }
             TestKind::NotNull(cols) => {
                 let cond = cols
                     .iter()
@@ -154,6 +172,16 @@ impl DataTest {
             TestKind::Sql { sql, .. } => sql.trim().trim_end_matches(';').to_string(),
         }
     }
+}
+
+/// Whether `column` of `schema` holds text (what `key_hash` takes).
+fn is_text(schema: &Schema, column: &str) -> bool {
+    schema.field_with_name(column).is_ok_and(|f| {
+        matches!(
+            f.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    })
 }
 
 fn quote_ident(name: &str) -> String {
@@ -368,7 +396,8 @@ async fn run_one(
     table: &str,
     test: &DataTest,
 ) -> Result<(u64, Vec<serde_json::Value>)> {
-    let failing = test.failing_rows_sql(table);
+    let schema = ctx.table(table).await?.schema().as_arrow().clone();
+    let failing = test.failing_rows_sql(table, &schema);
     let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
     let batches = ctx.sql(&count_sql).await?.collect().await?;
     let count = batches
@@ -450,8 +479,45 @@ mod tests {
         let t = spec("[[tests]]\ntype = 'accepted_values'\ncolumn = 's'\nvalues = ['a', \"o'k\", 3]\nseverity = 'warn'").unwrap();
         assert_eq!(t[0].severity, Severity::Warn);
         assert_eq!(
-            t[0].failing_rows_sql("m"),
+            t[0].failing_rows_sql("m", &Schema::empty()),
             "select * from \"m\" where \"s\" is not null and \"s\" not in ('a', 'o''k', 3)"
         );
     }
+
+    #[tokio::test]
+    async fn unique_counts_repeated_text_and_integer_keys_alike() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use std::sync::Arc;
+
+        let ctx = SessionContext::new();
+        for f in crate::udf::pure_functions() {
+            ctx.register_udf(f);
+        }
+        // Text keys go through key_hash first; integer keys are grouped as is.
+        let batch = RecordBatch::try_from_iter([
+            (
+                "s",
+                Arc::new(StringArray::from(vec!["a", "b", "a", "c", "a", "b", "d"])) as _,
+            ),
+            ("n", Arc::new(Int64Array::from(vec![1, 2, 1, 3, 4, 5, 5])) as _),
+        ])
+        .unwrap();
+        ctx.register_batch("m", batch).unwrap();
+        let unique = |column: &str| DataTest {
+            name: format!("unique({column})"),
+            severity: Severity::Error,
+            kind: TestKind::Unique(vec![column.to_string()]),
+        };
+        let results = run_tests(&ctx, "m", &[unique("s"), unique("n"), unique("nope")]).await;
+        assert_eq!((results[0].status, results[0].failing_rows), (TestStatus::Fail, 2));
+        let mut sample: Vec<String> = results[0].sample.iter().map(|r| r.to_string()).collect();
+        sample.sort();
+        assert_eq!(
+            sample,
+            [r#"{"occurrences":2,"s":"b"}"#, r#"{"occurrences":3,"s":"a"}"#]
+        );
+        assert_eq!((results[1].status, results[1].failing_rows), (TestStatus::Fail, 2));
+        assert_eq!(results[2].status, TestStatus::Error, "unknown column");
+    }
+
 }

@@ -118,7 +118,8 @@ enum Cell {
     Null,
     Int(i64),
     Dec(i128),
-    Str(usize),
+    /// The trimmed text's byte range in `ByteRecord::as_slice()`.
+    Str(usize, usize),
     Date(i32),
     Ts(i64),
     Bool(bool),
@@ -276,13 +277,15 @@ struct IngestState<'a> {
 /// count of dropped duplicates is reported"), instead of aggregating the
 /// written table a second time.
 ///
-/// Each key is hashed to 128 bits (XXH3) of which 76 are kept: the top 12
-/// choose one of 4096 buckets, the low 64 are appended to it. Appending to
-/// 4096 bucket ends stays in the CPU cache, where inserting into one hash set
-/// of millions of keys missed it on nearly every row (a quarter of the
-/// ingestion's time). At the end each bucket is sorted on its own and equal
-/// neighbours are counted. Two different keys count as one with probability
-/// about n²/2⁷⁷: 10⁻¹⁰ for the 5 M event ids of scale 1, 10⁻⁸ at scale 10.
+/// Each key is hashed to 128 bits (XXH3) of which 72 are kept: the top 8
+/// choose one of 256 buckets, the low 64 are appended to it. Appending to
+/// 256 bucket ends stays in the CPU's first-level cache, where inserting into
+/// one hash set of millions of keys missed it on nearly every row (a quarter
+/// of the ingestion's time). 4096 buckets still waited on the second level:
+/// `bronze_events` at scale 1 took 3.27 s with them, 2.95 s with 256. At the
+/// end each bucket is sorted on its own and equal neighbours are counted.
+/// Two different keys count as one with probability about n²/2⁷³: 10⁻⁹ for
+/// the 5 M event ids of scale 1, 10⁻⁷ at scale 10.
 struct KeyCounter {
     /// Position of the primary key among the source's columns.
     column: usize,
@@ -290,7 +293,7 @@ struct KeyCounter {
 }
 
 impl KeyCounter {
-    const BUCKET_BITS: u32 = 12;
+    const BUCKET_BITS: u32 = 8;
 
     fn new(column: usize) -> Self {
         KeyCounter {
@@ -303,11 +306,8 @@ impl KeyCounter {
     fn add(&mut self, cells: &[Cell], record: &ByteRecord) {
         let hash = match cells[self.column] {
             Cell::Int(v) => Xxh3::oneshot(&v.to_le_bytes()),
-            Cell::Str(i) => {
-                // The same trimmed text that append_row stores.
-                let text = std::str::from_utf8(&record[i]).unwrap_or_default().trim();
-                Xxh3::oneshot(text.as_bytes())
-            }
+            // The same trimmed bytes that append_row stores.
+            Cell::Str(start, end) => Xxh3::oneshot(&record.as_slice()[start..end]),
             // A primary key is never empty (parse_cell quarantines that row),
             // and every primary key of SPEC §1 is an integer or a string.
             _ => return,
@@ -404,12 +404,15 @@ impl<'a> IngestState<'a> {
             if is_blank(&record) {
                 continue;
             }
-            match self.parse_row(&record, &mapping, header_len) {
+            // One UTF-8 check for the whole record instead of one per field;
+            // only a record that fails it is checked field by field.
+            let text = std::str::from_utf8(record.as_slice()).ok();
+            match self.parse_row(&record, text, &mapping, header_len) {
                 Ok(()) => {
                     if let Some(keys) = self.keys.as_mut() {
                         keys.add(&self.cells, &record);
                     }
-                    self.append_row(&record);
+                    self.append_row(&record, text);
                     self.lineage.append(&file.name, line);
                     self.report.rows += 1;
                 }
@@ -483,6 +486,7 @@ impl<'a> IngestState<'a> {
     fn parse_row(
         &mut self,
         record: &ByteRecord,
+        text: Option<&str>,
         mapping: &[Option<usize>],
         header_len: usize,
     ) -> Result<(), String> {
@@ -494,16 +498,26 @@ impl<'a> IngestState<'a> {
         }
         self.cells.clear();
         for (column, position) in self.source.columns.iter().zip(mapping) {
-            let cell = match position {
+            let cell = match position.and_then(|i| record.range(i)) {
                 None => Cell::Null,
-                Some(i) => parse_cell(column, &record[*i], *i)?,
+                Some(range) => {
+                    // Fields split at ASCII bytes, so a valid record's field
+                    // ranges fall on character boundaries.
+                    let field = match text.and_then(|t| t.get(range.clone())) {
+                        Some(field) => field,
+                        None => std::str::from_utf8(&record.as_slice()[range.clone()]).map_err(
+                            |_| format!("column `{}`: not valid UTF-8", column.name),
+                        )?,
+                    };
+                    parse_cell(column, field, range.start)?
+                }
             };
             self.cells.push(cell);
         }
         Ok(())
     }
 
-    fn append_row(&mut self, record: &ByteRecord) {
+    fn append_row(&mut self, record: &ByteRecord, text: Option<&str>) {
         for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
             match (builder, *cell) {
                 (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
@@ -511,10 +525,14 @@ impl<'a> IngestState<'a> {
                 (Builder::Date(b), Cell::Date(v)) => b.append_value(v),
                 (Builder::Ts(b), Cell::Ts(v)) => b.append_value(v),
                 (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
-                (Builder::Str(b), Cell::Str(i)) => {
-                    // parse_cell checked this field is UTF-8.
-                    let text = std::str::from_utf8(&record[i]).unwrap_or_default();
-                    b.append_value(text.trim());
+                (Builder::Str(b), Cell::Str(start, end)) => {
+                    // parse_row checked this field is UTF-8.
+                    let field = match text.and_then(|t| t.get(start..end)) {
+                        Some(field) => field,
+                        None => std::str::from_utf8(&record.as_slice()[start..end])
+                            .unwrap_or_default(),
+                    };
+                    b.append_value(field);
                 }
                 (Builder::Int(b), _) => b.append_null(),
                 (Builder::Dec(b), _) => b.append_null(),
@@ -545,11 +563,12 @@ impl<'a> IngestState<'a> {
     }
 }
 
-/// Parse one field per its column's type and check.
-fn parse_cell(column: &Column, raw: &[u8], index: usize) -> Result<Cell, String> {
+/// Parse one field, found at byte `offset` of the record, per its column's
+/// type and check.
+fn parse_cell(column: &Column, field: &str, offset: usize) -> Result<Cell, String> {
     let name = column.name;
-    let text = std::str::from_utf8(raw).map_err(|_| format!("column `{name}`: not valid UTF-8"))?;
-    let text = text.trim();
+    let leading = field.len() - field.trim_start().len();
+    let text = field.trim();
     if text.is_empty() {
         return if column.primary_key {
             Err(format!("primary key `{name}` is empty"))
@@ -562,7 +581,7 @@ fn parse_cell(column: &Column, raw: &[u8], index: usize) -> Result<Cell, String>
     let parsed = match column.ty {
         ColType::Int => values::parse_int(text).map(Cell::Int),
         ColType::Dec(scale) => values::parse_decimal(text, scale as u32).map(Cell::Dec),
-        ColType::Str => Ok(Cell::Str(index)),
+        ColType::Str => Ok(Cell::Str(offset + leading, offset + leading + text.len())),
         ColType::Date => values::parse_date(text).map(Cell::Date),
         ColType::Ts => values::parse_timestamp(text).map(Cell::Ts),
         ColType::Bool => values::parse_bool(text).map(Cell::Bool),
@@ -575,7 +594,7 @@ fn parse_cell(column: &Column, raw: &[u8], index: usize) -> Result<Cell, String>
     let ok = match (column.check, cell) {
         (Check::IntRange(lo, hi), Cell::Int(v)) => (lo..=hi).contains(&v),
         (Check::DecRange(lo, hi), Cell::Dec(v)) => (lo..=hi).contains(&v),
-        (Check::OneOf(allowed), Cell::Str(_)) => {
+        (Check::OneOf(allowed), Cell::Str(..)) => {
             allowed.iter().any(|a| a.eq_ignore_ascii_case(text))
         }
         _ => true,
@@ -651,8 +670,18 @@ mod tests {
         // The key is the second column: the first one never counts.
         let mut strings = KeyCounter::new(1);
         let record = ByteRecord::from(vec!["e1", " e1 ", "e2", "E1", "e10"]);
+        let key = Column {
+            name: "key",
+            ty: ColType::Str,
+            required: true,
+            primary_key: true,
+            check: Check::None,
+        };
         for i in 0..record.len() {
-            strings.add(&[Cell::Int(1), Cell::Str(i)], &record);
+            let range = record.range(i).unwrap();
+            let field = std::str::from_utf8(&record[i]).unwrap();
+            let cell = parse_cell(&key, field, range.start).unwrap();
+            strings.add(&[Cell::Int(1), cell], &record);
         }
         // " e1 " is stored trimmed, so it repeats "e1"; "E1" is another key.
         assert_eq!(strings.repeated(), 1);

@@ -22,9 +22,50 @@ pub fn parse_date(s: &str) -> Result<i32, String> {
     if !shaped {
         return Err(format!("`{s}` is not a date (expected YYYY-MM-DD)"));
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_CE_DAYS)
-        .map_err(|_| format!("`{s}` is not a valid calendar date"))
+    calendar_day(b).ok_or_else(|| format!("`{s}` is not a valid calendar date"))
+}
+
+/// Days since the Unix epoch of the `YYYY-MM-DD` at the start of `b`, whose
+/// digits the caller has checked; `None` for a day the calendar lacks.
+/// Digits are read by hand: `NaiveDate::parse_from_str` was a tenth of the
+/// ingestion's time on timestamp-heavy sources.
+fn calendar_day(b: &[u8]) -> Option<i32> {
+    let year = digits(&b[0..4]) as i32;
+    let month = digits(&b[5..7]);
+    let day = digits(&b[8..10]);
+    NaiveDate::from_ymd_opt(year, month, day).map(|d| d.num_days_from_ce() - UNIX_EPOCH_CE_DAYS)
+}
+
+/// The value of a run of ASCII digits (checked by the caller).
+fn digits(b: &[u8]) -> u32 {
+    b.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
+}
+
+/// The common `YYYY-MM-DD HH:MM:SS` (or `T` between, optional `Z`) without
+/// fractions or offsets, in µs since the epoch; `None` sends every other
+/// shape, and every invalid value, to arrow's general parser.
+fn plain_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let b = b.strip_suffix(b"Z").unwrap_or(b);
+    let shaped = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && b[16] == b':'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    let (hour, minute, second) = (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19]));
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let day = i64::from(calendar_day(b)?);
+    let seconds = day * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1_000_000)
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` or ISO 8601 (`T`, optional `Z`/`±HH:MM`)
@@ -35,6 +76,9 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
         return Err(format!(
             "`{s}` is not a timestamp (expected YYYY-MM-DD HH:MM:SS or ISO 8601)"
         ));
+    }
+    if let Some(micros) = plain_timestamp(s) {
+        return Ok(micros);
     }
     let utc = chrono::Utc;
     string_to_datetime(&utc, s)
@@ -121,6 +165,16 @@ mod tests {
             parse_timestamp("2026-10-31 00:00:00.000250"),
             Ok(base + 250)
         );
+        assert_eq!(parse_timestamp("2026-10-31T00:00:01"), Ok(base + 1_000_000));
+        assert_eq!(parse_timestamp("1969-12-31 23:59:59"), Ok(-1_000_000));
+        assert_eq!(
+            parse_timestamp("2024-02-29 12:34:56Z"),
+            Ok(1_709_210_096_000_000)
+        );
+        // Invalid values of the plain shape still fail, through arrow's parser.
+        assert!(parse_timestamp("2026-02-30 00:00:00").is_err());
+        assert!(parse_timestamp("2026-10-31 24:00:00").is_err());
+        assert!(parse_timestamp("2026-10-31 12:60:00").is_err());
         assert!(parse_timestamp("2026-10-31").is_err());
         assert!(parse_timestamp("yesterday at noon").is_err());
     }

@@ -4,39 +4,42 @@
 -- with cost 0. Line money is rounded to cents, half away from zero:
 --   line_revenue = quantity × unit_price × (1 − discount)
 --   line_profit  = quantity × (unit_price × (1 − discount) − cost)
--- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join whose
--- build side is the small set of duplicated keys (hence the right join).
+-- De-duplication without sorting every row: only the rows of keys that occur
+-- more than once go through the window, which names the superseded copies
+-- by (_source_file, _source_line), unique per bronze row; an anti join whose
+-- build side is that small set drops them. Each CTE is referenced once:
+-- DataFusion 55 re-computes a CTE at every reference, and the earlier form
+-- (a flag joined to every row, then a union of two branches) ran the
+-- duplicate search twice. The small side comes first in each join so that
+-- it is the hash table.
 with duplicated_keys as (
     select order_item_id as duplicated_key
     from bronze_order_items
     group by order_item_id
     having count(*) > 1
 ),
-flagged as (
-    select
-        b.*,
-        d.duplicated_key is not null as is_duplicated
-    from duplicated_keys as d
-    right join bronze_order_items as b on d.duplicated_key = b.order_item_id
-),
-ranked as (
-    select *, cast(1 as bigint) as version_rank
-    from flagged
-    where not is_duplicated
-    union all
-    select
-        *,
-        cast(row_number() over (
-            partition by order_item_id
-            order by _source_file desc, _source_line desc
-        ) as bigint) as version_rank
-    from flagged
-    where is_duplicated
+
+superseded as (
+    select _source_file, _source_line
+    from (
+        select
+            b._source_file,
+            b._source_line,
+            row_number() over (
+                partition by b.order_item_id
+                order by b._source_file desc, b._source_line desc
+            ) as version_rank
+        from duplicated_keys as d
+        inner join bronze_order_items as b on d.duplicated_key = b.order_item_id
+    ) as versions
+    where version_rank > 1
 ),
 
-items as (
-    select * from ranked where version_rank = 1
+latest as (
+    select b.*
+    from superseded as s
+    right anti join bronze_order_items as b
+        on s._source_line = b._source_line and s._source_file = b._source_file
 ),
 
 final as (
@@ -57,7 +60,7 @@ final as (
             i.quantity * (i.unit_price * (1 - coalesce(i.discount, 0)) - coalesce(p.cost, 0))
             as decimal(18, 2)
         ) as line_profit
-    from items as i
+    from latest as i
     inner join silver_orders as o on o.order_id = i.order_id
     left join silver_products as p on p.product_id = i.product_id
 )

@@ -2,35 +2,42 @@
 -- date. Status is normalised to lower case; a revenue order is shipped or
 -- delivered (SPEC §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
--- De-duplication without sorting every row: only the few keys that occur
--- more than once go through the window; the others pass a hash join whose
--- build side is the small set of duplicated keys (hence the right join).
+-- De-duplication without sorting every row: only the rows of keys that occur
+-- more than once go through the window, which names the superseded copies
+-- by (_source_file, _source_line), unique per bronze row; an anti join whose
+-- build side is that small set drops them. Each CTE is referenced once:
+-- DataFusion 55 re-computes a CTE at every reference, and the earlier form
+-- (a flag joined to every row, then a union of two branches) ran the
+-- duplicate search twice. The small side comes first in each join so that
+-- it is the hash table.
 with duplicated_keys as (
     select order_id as duplicated_key
     from bronze_orders
     group by order_id
     having count(*) > 1
 ),
-flagged as (
-    select
-        b.*,
-        d.duplicated_key is not null as is_duplicated
-    from duplicated_keys as d
-    right join bronze_orders as b on d.duplicated_key = b.order_id
+
+superseded as (
+    select _source_file, _source_line
+    from (
+        select
+            b._source_file,
+            b._source_line,
+            row_number() over (
+                partition by b.order_id
+                order by b._source_file desc, b._source_line desc
+            ) as version_rank
+        from duplicated_keys as d
+        inner join bronze_orders as b on d.duplicated_key = b.order_id
+    ) as versions
+    where version_rank > 1
 ),
-ranked as (
-    select *, cast(1 as bigint) as version_rank
-    from flagged
-    where not is_duplicated
-    union all
-    select
-        *,
-        cast(row_number() over (
-            partition by order_id
-            order by _source_file desc, _source_line desc
-        ) as bigint) as version_rank
-    from flagged
-    where is_duplicated
+
+latest as (
+    select b.*
+    from superseded as s
+    right anti join bronze_orders as b
+        on s._source_line = b._source_line and s._source_file = b._source_file
 ),
 
 final as (
@@ -44,9 +51,8 @@ final as (
         payment_method,
         shipping_cost,
         delivered_at
-    from ranked
-    where version_rank = 1
-      and cast(order_date as date) <= as_of_date()
+    from latest
+    where cast(order_date as date) <= as_of_date()
 )
 
 select * from final
