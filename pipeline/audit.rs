@@ -499,7 +499,10 @@ mod tests {
                 "s",
                 Arc::new(StringArray::from(vec!["a", "b", "a", "c", "a", "b", "d"])) as _,
             ),
-            ("n", Arc::new(Int64Array::from(vec![1, 2, 1, 3, 4, 5, 5])) as _),
+            (
+                "n",
+                Arc::new(Int64Array::from(vec![1, 2, 1, 3, 4, 5, 5])) as _,
+            ),
         ])
         .unwrap();
         ctx.register_batch("m", batch).unwrap();
@@ -509,15 +512,23 @@ mod tests {
             kind: TestKind::Unique(vec![column.to_string()]),
         };
         let results = run_tests(&ctx, "m", &[unique("s"), unique("n"), unique("nope")]).await;
-        assert_eq!((results[0].status, results[0].failing_rows), (TestStatus::Fail, 2));
+        assert_eq!(
+            (results[0].status, results[0].failing_rows),
+            (TestStatus::Fail, 2)
+        );
         let mut sample: Vec<String> = results[0].sample.iter().map(|r| r.to_string()).collect();
         sample.sort();
         assert_eq!(
             sample,
-            [r#"{"occurrences":2,"s":"b"}"#, r#"{"occurrences":3,"s":"a"}"#]
+            [
+                r#"{"occurrences":2,"s":"b"}"#,
+                r#"{"occurrences":3,"s":"a"}"#
+            ]
         );
-        assert_eq!((results[1].status, results[1].failing_rows), (TestStatus::Fail, 2));
+        assert_eq!(
+            (results[1].status, results[1].failing_rows),
+            (TestStatus::Fail, 2)
+        );
         assert_eq!(results[2].status, TestStatus::Error, "unknown column");
     }
-
 }

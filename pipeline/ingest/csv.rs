@@ -505,9 +505,8 @@ impl<'a> IngestState<'a> {
                     // ranges fall on character boundaries.
                     let field = match text.and_then(|t| t.get(range.clone())) {
                         Some(field) => field,
-                        None => std::str::from_utf8(&record.as_slice()[range.clone()]).map_err(
-                            |_| format!("column `{}`: not valid UTF-8", column.name),
-                        )?,
+                        None => std::str::from_utf8(&record.as_slice()[range.clone()])
+                            .map_err(|_| format!("column `{}`: not valid UTF-8", column.name))?,
                     };
                     parse_cell(column, field, range.start)?
                 }
@@ -529,8 +528,9 @@ impl<'a> IngestState<'a> {
                     // parse_row checked this field is UTF-8.
                     let field = match text.and_then(|t| t.get(start..end)) {
                         Some(field) => field,
-                        None => std::str::from_utf8(&record.as_slice()[start..end])
-                            .unwrap_or_default(),
+                        None => {
+                            std::str::from_utf8(&record.as_slice()[start..end]).unwrap_or_default()
+                        }
                     };
                     b.append_value(field);
                 }
