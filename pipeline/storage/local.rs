@@ -62,7 +62,7 @@ impl Layout {
     }
 }
 
-/// Parquet settings of every file medallion writes (SPEC §2): ZSTD, page
+/// Parquet settings of every file medallion writes (SPEC §2): ZSTD, column
 /// statistics, bounded row groups.
 ///
 /// Gold tables are what people and BI tools read: dictionary pages and
@@ -70,11 +70,13 @@ impl Layout {
 /// the next model, and encoding them was a third of a run's CPU time: they get
 /// ZSTD level 1 and no dictionary pages (plain values compress as well under
 /// ZSTD and skip the per-value dictionary lookup), except for the lineage
-/// columns, which hold one or a few values per file.
+/// columns, which hold one or a few values per file. Their statistics are
+/// per column chunk, which is what row-group pruning reads; gold also gets
+/// the per-page index that lets BI readers skip pages.
 pub fn writer_properties(config: &Config, layer: Layer) -> Result<WriterProperties> {
     let encoding = Encoding::of(config, layer);
     let mut builder = WriterProperties::builder()
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(encoding.statistics)
         .set_max_row_group_row_count(Some(config.row_group_rows))
         .set_created_by(created_by())
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(encoding.zstd_level)?))
@@ -94,7 +96,14 @@ pub fn table_parquet_options(config: &Config, layer: Layer) -> TableParquetOptio
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(format!("zstd({})", encoding.zstd_level));
     options.global.dictionary_enabled = Some(encoding.dictionary);
-    options.global.statistics_enabled = Some("page".into());
+    options.global.statistics_enabled = Some(
+        match encoding.statistics {
+            EnabledStatistics::Page => "page",
+            EnabledStatistics::Chunk => "chunk",
+            EnabledStatistics::None => "none",
+        }
+        .into(),
+    );
     options.global.max_row_group_size = config.row_group_rows;
     options.global.created_by = created_by();
     if !encoding.dictionary {
@@ -122,6 +131,7 @@ fn created_by() -> String {
 struct Encoding {
     zstd_level: i32,
     dictionary: bool,
+    statistics: EnabledStatistics,
 }
 
 impl Encoding {
@@ -130,11 +140,13 @@ impl Encoding {
             Encoding {
                 zstd_level: config.zstd_level,
                 dictionary: true,
+                statistics: EnabledStatistics::Page,
             }
         } else {
             Encoding {
                 zstd_level: 1,
                 dictionary: false,
+                statistics: EnabledStatistics::Chunk,
             }
         }
     }
@@ -342,6 +354,29 @@ fn process_alive(_pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_layer_keeps_column_statistics_gold_also_per_page() {
+        let config = Config::default();
+        let column = ColumnPath::from("any");
+        for (layer, statistics) in [
+            (Layer::Bronze, EnabledStatistics::Chunk),
+            (Layer::Silver, EnabledStatistics::Chunk),
+            (Layer::Gold, EnabledStatistics::Page),
+        ] {
+            let props = writer_properties(&config, layer).unwrap();
+            assert_eq!(props.statistics_enabled(&column), statistics, "{layer:?}");
+            let options = table_parquet_options(&config, layer);
+            assert_eq!(
+                options.global.statistics_enabled.as_deref(),
+                Some(if layer == Layer::Gold {
+                    "page"
+                } else {
+                    "chunk"
+                })
+            );
+        }
+    }
 
     #[test]
     fn publish_replaces_whole_folder() {

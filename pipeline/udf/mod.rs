@@ -7,6 +7,7 @@
 //! | `setting('<name>')` | a text business variable from the config (Utf8) |
 //! | `days_between(later, earlier)` | whole days between two dates (Int64) |
 //! | `murmur3_x86_32(text)` | MurmurHash3 x86 32-bit, seed 0, as an unsigned value (Int64) |
+//! | `utc_date(timestamp)` | the UTC calendar day of a `Timestamp(µs, "UTC")` (Date32) |
 //! | `key_hash(text)` | 64 bits of the XXH3-128 hash of the text (Int64): a cheap grouping key for long string keys |
 //! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
@@ -19,9 +20,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanBuilder, Date32Array, Float64Array, Float64Builder, Int64Array,
-    StringArray, StructArray,
+    StringArray, StructArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
@@ -96,6 +97,16 @@ pub fn pure_functions() -> Vec<ScalarUDF> {
             DataType::Int64,
             Volatility::Immutable,
             Arc::new(days_between),
+        ),
+        create_udf(
+            "utc_date",
+            vec![DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            )],
+            DataType::Date32,
+            Volatility::Immutable,
+            Arc::new(utc_date),
         ),
         create_udf(
             "key_hash",
@@ -225,6 +236,18 @@ fn key_hash(args: &[ColumnarValue]) -> FnResult {
     finish(Arc::new(out), all_scalar(args))
 }
 
+/// The UTC day of each instant: what `cast(ts as date)` gives for a UTC
+/// timestamp, by integer division instead of a time-zone lookup per value
+/// (a tenth of `silver_events`' query time at scale 10 went to that cast).
+fn utc_date(args: &[ColumnarValue]) -> FnResult {
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+    let a = arrays(args)?;
+    let instants = downcast::<TimestampMicrosecondArray>(&a[0], "utc_date")?;
+    // Days since 1970 of any µs timestamp fit in i32 (±292 000 years).
+    let days: Date32Array = instants.unary(|micros| micros.div_euclid(MICROS_PER_DAY) as i32);
+    finish(Arc::new(days), all_scalar(args))
+}
+
 fn ab_test_fields() -> Fields {
     let f = |name: &str| Field::new(name, DataType::Float64, true);
     Fields::from(vec![
@@ -344,6 +367,31 @@ mod tests {
         assert_ne!(out.value(0), out.value(2));
         // The low 64 bits of XXH3-128.
         assert_eq!(out.value(0), Xxh3::oneshot(b"e000000001") as u64 as i64);
+    }
+
+    #[test]
+    fn utc_date_is_the_cast_to_date_of_utc_instants() {
+        use datafusion::arrow::compute::cast;
+        let instants = TimestampMicrosecondArray::from(vec![
+            Some(0),
+            Some(86_400_000_000 - 1),
+            Some(-1),
+            None,
+            Some(1_793_404_800_000_000 + 3_600_000_000), // 2026-10-31 01:00
+            Some(-86_400_000_000 * 365),
+        ])
+        .with_timezone("UTC");
+        let input: ArrayRef = Arc::new(instants);
+        let ColumnarValue::Array(out) = utc_date(&[ColumnarValue::Array(input.clone())]).unwrap()
+        else {
+            panic!("an array argument gives an array");
+        };
+        let expected = cast(&input, &DataType::Date32).unwrap();
+        assert_eq!(&out, &expected);
+        let out = out.as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!(out.value(2), -1, "the instant before 1970 is on 1969-12-31");
+        assert_eq!(out.value(4), 20_757);
+        assert!(out.is_null(3));
     }
 
     /// Published MurmurHash3_x86_32 vectors (seed 0), cross-checked with the

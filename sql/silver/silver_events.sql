@@ -50,10 +50,10 @@ final as (
         product_id,
         lower(event_type) as event_type,
         occurred_at,
-        cast(occurred_at as date) as event_date,
+        utc_date(occurred_at) as event_date,
         session_id
     from latest
-    where cast(occurred_at as date) <= as_of_date()
+    where utc_date(occurred_at) <= as_of_date()
 )
 
 select * from final

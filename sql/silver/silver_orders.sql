@@ -45,14 +45,14 @@ final as (
         order_id,
         customer_id,
         order_date,
-        cast(order_date as date) as order_day,
+        utc_date(order_date) as order_day,
         lower(status) as status,
         lower(status) in ('shipped', 'delivered') as is_revenue_order,
         payment_method,
         shipping_cost,
         delivered_at
     from latest
-    where cast(order_date as date) <= as_of_date()
+    where utc_date(order_date) <= as_of_date()
 )
 
 select * from final

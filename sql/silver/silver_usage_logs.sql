@@ -49,10 +49,10 @@ final as (
         user_id,
         feature_key,
         occurred_at,
-        cast(occurred_at as date) as usage_date,
+        utc_date(occurred_at) as usage_date,
         metadata
     from latest
-    where cast(occurred_at as date) <= as_of_date()
+    where utc_date(occurred_at) <= as_of_date()
 )
 
 select * from final

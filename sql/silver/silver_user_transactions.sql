@@ -6,13 +6,13 @@ with final as (
     select
         user_id,
         transaction_dt,
-        cast(transaction_dt as date) as transaction_day,
+        utc_date(transaction_dt) as transaction_day,
         type,
         segment as transaction_segment,
         _source_file,
         _source_line
     from bronze_bt_users_transactions
-    where cast(transaction_dt as date) <= as_of_date()
+    where utc_date(transaction_dt) <= as_of_date()
 )
 
 select * from final
