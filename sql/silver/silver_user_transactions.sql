@@ -13,9 +13,9 @@ with final as (
         _source_line
     from bronze_bt_users_transactions
     -- utc_date() computes the day without a time-zone lookup per row; the
-    -- filter keeps the cast, whose selectivity DataFusion estimates from
-    -- column statistics: behind a function it cannot, and it then chose
-    -- the wrong hash-join sides (silver_events: 3 x the memory).
+    -- filter keeps the cast, as in every silver model: DataFusion estimates
+    -- a cast's selectivity from column statistics but not a function's (in
+    -- silver_events that chose the wrong hash-join sides: 3 x the memory).
     where cast(transaction_dt as date) <= as_of_date()
 )
 
