@@ -511,6 +511,17 @@ mod tests {
             severity: Severity::Error,
             kind: TestKind::Unique(vec![column.to_string()]),
         };
+        let schema = ctx.table("m").await.unwrap().schema().as_arrow().clone();
+        assert!(
+            unique("s")
+                .failing_rows_sql("m", &schema)
+                .contains("key_hash")
+        );
+        assert!(
+            !unique("n")
+                .failing_rows_sql("m", &schema)
+                .contains("key_hash")
+        );
         let results = run_tests(&ctx, "m", &[unique("s"), unique("n"), unique("nope")]).await;
         assert_eq!(
             (results[0].status, results[0].failing_rows),

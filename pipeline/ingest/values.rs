@@ -13,13 +13,7 @@ const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
 pub fn parse_date(s: &str) -> Result<i32, String> {
     // A strict shape check first: chrono alone would accept `2026-1-5`.
     let b = s.as_bytes();
-    let shaped = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shaped {
+    if !shaped(b, b"dddd-dd-dd") {
         return Err(format!("`{s}` is not a date (expected YYYY-MM-DD)"));
     }
     calendar_day(b).ok_or_else(|| format!("`{s}` is not a valid calendar date"))
@@ -36,6 +30,16 @@ fn calendar_day(b: &[u8]) -> Option<i32> {
     NaiveDate::from_ymd_opt(year, month, day).map(|d| d.num_days_from_ce() - UNIX_EPOCH_CE_DAYS)
 }
 
+/// Whether `b` has the form of `shape`, where `d` stands for an ASCII digit
+/// and every other byte for itself.
+fn shaped(b: &[u8], shape: &[u8]) -> bool {
+    b.len() == shape.len()
+        && b.iter().zip(shape).all(|(c, s)| match s {
+            b'd' => c.is_ascii_digit(),
+            s => c == s,
+        })
+}
+
 /// The value of a run of ASCII digits (checked by the caller).
 fn digits(b: &[u8]) -> u32 {
     b.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
@@ -47,16 +51,7 @@ fn digits(b: &[u8]) -> u32 {
 fn plain_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let b = b.strip_suffix(b"Z").unwrap_or(b);
-    let shaped = b.len() == 19
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && (b[10] == b' ' || b[10] == b'T')
-        && b[13] == b':'
-        && b[16] == b':'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit());
-    if !shaped {
+    if !shaped(b, b"dddd-dd-dd dd:dd:dd") && !shaped(b, b"dddd-dd-ddTdd:dd:dd") {
         return None;
     }
     let (hour, minute, second) = (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19]));
