@@ -99,6 +99,9 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     if let Some(url) = &args.scheduler {
         config.scheduler = Some(url.clone());
     }
+    if let Some(seconds) = args.cluster_query_timeout_seconds {
+        config.cluster_query_timeout_seconds = seconds;
+    }
     // MEDALLION_VAR_<NAME>=value first, so that flags win over the environment.
     let mut from_env: Vec<(String, String)> = std::env::vars()
         .filter_map(|(k, v)| {

@@ -347,11 +347,24 @@ impl TestResult {
 /// Failing rows kept as examples per test.
 pub const SAMPLE_ROWS: usize = 5;
 
-/// Run `tests` against the table registered as `table` in `ctx`.
-pub async fn run_tests(ctx: &SessionContext, table: &str, tests: &[DataTest]) -> Vec<TestResult> {
+/// Run `tests` against the table registered as `table` in `ctx`; on a
+/// cluster, each for at most `cluster_seconds` (0 = no limit), past which
+/// the test reports an error.
+pub async fn run_tests(
+    ctx: &SessionContext,
+    table: &str,
+    tests: &[DataTest],
+    cluster_seconds: u64,
+) -> Vec<TestResult> {
     let mut results = Vec::with_capacity(tests.len());
     for test in tests {
-        let result = match run_one(ctx, table, test).await {
+        let outcome = crate::engine::within_cluster_limit(
+            cluster_seconds,
+            || format!("data test {} of {table}", test.name),
+            run_one(ctx, table, test),
+        )
+        .await;
+        let result = match outcome {
             Ok((failing_rows, sample)) => TestResult {
                 name: test.name.clone(),
                 severity: test.severity,
@@ -522,7 +535,7 @@ mod tests {
                 .failing_rows_sql("m", &schema)
                 .contains("key_hash")
         );
-        let results = run_tests(&ctx, "m", &[unique("s"), unique("n"), unique("nope")]).await;
+        let results = run_tests(&ctx, "m", &[unique("s"), unique("n"), unique("nope")], 0).await;
         assert_eq!(
             (results[0].status, results[0].failing_rows),
             (TestStatus::Fail, 2)

@@ -131,6 +131,11 @@ pub struct RunArgs {
     /// Ballista scheduler for --engine ballista, df://host:port [config `scheduler`].
     #[arg(long, env = "MEDALLION_SCHEDULER")]
     pub scheduler: Option<String>,
+
+    /// Seconds one query may run on the cluster before its model fails; 0 = no limit
+    /// [config `cluster_query_timeout_seconds`, default 3600].
+    #[arg(long, env = "MEDALLION_CLUSTER_QUERY_TIMEOUT_SECONDS")]
+    pub cluster_query_timeout_seconds: Option<u64>,
 }
 
 /// `medallion scheduler`: a Ballista scheduler.

@@ -56,6 +56,12 @@ pub struct Config {
     /// The Ballista scheduler, `df://host:port` (port 50050 when left out),
     /// used when `engine = "ballista"`. Default none.
     pub scheduler: Option<String>,
+    /// Longest one query may run on the cluster (a model's SQL, or one of
+    /// its data tests), in seconds, before the model fails and its previous
+    /// version stays published. A guard for the nightly run: a Ballista job
+    /// that lost an executor can wait forever instead of failing. 0 = no
+    /// limit. Default 3600.
+    pub cluster_query_timeout_seconds: u64,
     /// Business variables used by the SQL models (SPEC §3).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
@@ -78,6 +84,7 @@ impl Default for Config {
             spill_dir: None,
             engine: Engine::Local,
             scheduler: None,
+            cluster_query_timeout_seconds: 3600,
             variables: Variables::default(),
             amplitude: Default::default(),
         }

@@ -116,6 +116,12 @@ pub enum Error {
     #[error("cluster: {0}")]
     Cluster(String),
 
+    /// A query ran on the cluster past `cluster_query_timeout_seconds`.
+    #[error(
+        "cluster: {what} did not finish within {seconds} s (config `cluster_query_timeout_seconds`, flag --cluster-query-timeout-seconds); the job may have lost an executor: check the scheduler's log, and raise the limit if the query is only slow"
+    )]
+    ClusterTimeout { what: String, seconds: u64 },
+
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -731,7 +731,13 @@ async fn stage_on_cluster(
     let url = object.staging_url(run_id, layer, name);
     let options = storage::table_parquet_options(&shared.config, model.layer);
     let written = async {
-        let (rows, schema) = writer::write_on_cluster(df, &url, options).await?;
+        let limit = shared.config.cluster_query_timeout_seconds;
+        let (rows, schema) = engine::within_cluster_limit(
+            limit,
+            || format!("the query of {name}"),
+            writer::write_on_cluster(df, &url, options),
+        )
+        .await?;
         object.settle_staged(run_id, layer, name, rows).await?;
         Ok::<_, Error>((rows, schema))
     };
@@ -787,19 +793,19 @@ async fn publish(
     }
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
-        let test_ctx = match staged {
+        let (test_ctx, limit) = match staged {
             Staged::Cluster { root, ctx } => {
                 let url = root.staging_url(&shared.run_id, layer, name);
                 storage::register_url(ctx, name, &url).await?;
-                ctx
+                (ctx, shared.config.cluster_query_timeout_seconds)
             }
             Staged::Local(stage) => {
                 storage::register_dir(&shared.ctx, name, stage).await?;
-                &shared.ctx
+                (&shared.ctx, 0)
             }
         };
         let started = Instant::now();
-        result.tests = audit::run_tests(test_ctx, name, &model.tests).await;
+        result.tests = audit::run_tests(test_ctx, name, &model.tests, limit).await;
         tracing::debug!(model = %name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
         let blocking: Vec<&str> = result
             .tests
@@ -875,7 +881,7 @@ pub async fn test_published(
         }
         out.push((
             model.name.clone(),
-            audit::run_tests(&ctx, &model.name, &model.tests).await,
+            audit::run_tests(&ctx, &model.name, &model.tests, 0).await,
         ));
     }
     Ok(out)

@@ -232,8 +232,16 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
 
     // 2. Kill one executor while a re-run is under way.
     // Quiet: errors only, so stderr fits the pipe while nobody reads it.
+    // A job can stay "running" after losing an executor; the query limit
+    // turns that into a failed model (a minute: far beyond any sample model).
     let mut rerun = moto
-        .medallion(&[&on_cluster[..], &["--quiet"]].concat())
+        .medallion(
+            &[
+                &on_cluster[..],
+                &["--quiet", "--cluster-query-timeout-seconds", "60"],
+            ]
+            .concat(),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -246,7 +254,7 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
     let mut victim = cluster.executors.remove(0);
     victim.kill().unwrap();
     victim.wait().unwrap();
-    let outcome = finish(rerun, Duration::from_secs(300)).await;
+    let outcome = finish(rerun, Duration::from_secs(600)).await;
     let stderr = outcome.1;
     eprintln!(
         "re-run with a lost executor: exit {:?}\n{stderr}",
