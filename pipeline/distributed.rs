@@ -127,13 +127,15 @@ mod cluster {
     fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
         let mut scalars = ballista_scalar_functions();
         scalars.extend(medallion_functions());
+        let mut aggregates = ballista_aggregate_functions();
+        aggregates.extend(crate::udf::pure_aggregates().into_iter().map(Arc::new));
         Ok(SessionStateBuilder::new()
             .with_default_features()
             .with_config(config)
             .with_runtime_env(runtime(None)?)
             .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
             .with_scalar_functions(scalars)
-            .with_aggregate_functions(ballista_aggregate_functions())
+            .with_aggregate_functions(aggregates)
             .with_window_functions(ballista_window_functions())
             .build())
     }
@@ -177,6 +179,11 @@ mod cluster {
             registry
                 .scalar_functions
                 .insert(function.name().to_string(), function);
+        }
+        for function in crate::udf::pure_aggregates() {
+            registry
+                .aggregate_functions
+                .insert(function.name().to_string(), Arc::new(function));
         }
         let work_dir = args.work_dir.clone();
         let config = ExecutorProcessConfig {

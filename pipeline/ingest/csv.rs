@@ -24,6 +24,7 @@ use twox_hash::xxhash3_128::Hasher as Xxh3;
 use super::sources::{Check, ColType, Column, Source, quarantine_schema};
 use super::values;
 use crate::error::{Error, Result};
+use crate::udf::repeated::Buckets;
 
 /// Settings of one ingestion.
 #[derive(Debug, Clone)]
@@ -278,27 +279,23 @@ struct IngestState<'a> {
 /// written table a second time.
 ///
 /// Each key is hashed to 128 bits (XXH3) of which 72 are kept: the top 8
-/// choose one of 256 buckets, the low 64 are appended to it. Appending to
-/// 256 bucket ends stays in the CPU's first-level cache, where inserting into
-/// one hash set of millions of keys missed it on nearly every row (a quarter
-/// of the ingestion's time). 4096 buckets still waited on the second level:
-/// `bronze_events` at scale 1 took 3.27 s with them, 2.95 s with 256. At the
-/// end each bucket is sorted on its own and equal neighbours are counted.
-/// Two different keys count as one with probability about n²/2⁷³: 10⁻⁹ for
-/// the 5 M event ids of scale 1, 10⁻⁷ at scale 10.
+/// choose one of the 256 [`Buckets`], the low 64 are appended to it (the
+/// value `key_hash()` gives a text key). Appending to bucket ends stays in
+/// the CPU's first-level cache, where inserting into one hash set of
+/// millions of keys missed it on nearly every row (a quarter of the
+/// ingestion's time). Two different keys count as one with probability
+/// about n²/2⁷³: 10⁻⁹ for the 5 M event ids of scale 1, 10⁻⁷ at scale 10.
 struct KeyCounter {
     /// Position of the primary key among the source's columns.
     column: usize,
-    buckets: Vec<Vec<u64>>,
+    hashes: Buckets,
 }
 
 impl KeyCounter {
-    const BUCKET_BITS: u32 = 8;
-
     fn new(column: usize) -> Self {
         KeyCounter {
             column,
-            buckets: vec![Vec::new(); 1 << Self::BUCKET_BITS],
+            hashes: Buckets::default(),
         }
     }
 
@@ -312,19 +309,13 @@ impl KeyCounter {
             // and every primary key of SPEC §1 is an integer or a string.
             _ => return,
         };
-        let bucket = (hash >> (128 - Self::BUCKET_BITS)) as usize;
-        self.buckets[bucket].push(hash as u64);
+        let bucket = (hash >> (128 - Buckets::BUCKET_BITS)) as usize;
+        self.hashes.push(bucket, hash as u64);
     }
 
     /// Rows whose key an earlier row already had.
     fn repeated(self) -> u64 {
-        self.buckets
-            .into_iter()
-            .map(|mut keys| {
-                keys.sort_unstable();
-                keys.windows(2).filter(|w| w[0] == w[1]).count() as u64
-            })
-            .sum()
+        self.hashes.repeats()
     }
 }
 

@@ -11,7 +11,10 @@
 //! | `key_hash(text)` | 64 bits of the XXH3-128 hash of the text (Int64): a cheap grouping key for long string keys |
 //! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
+//! | `row_hash(a, b, …)` | 64 bits of the XXH3-128 hash of the values' row encoding (Int64): a grouping key for several columns; NULLs hash like any value |
+//! | `repeated_keys(key)` (aggregate) | the non-NULL `bigint` keys occurring more than once, as a list (`repeated`) |
 
+pub mod repeated;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -23,8 +26,11 @@ use datafusion::arrow::array::{
     StringArray, StructArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 
 use twox_hash::xxhash3_128::Hasher as Xxh3;
@@ -82,6 +88,15 @@ pub fn register(ctx: &SessionContext, run: &RunContext) {
     for function in pure_functions() {
         ctx.register_udf(function);
     }
+    for function in pure_aggregates() {
+        ctx.register_udaf(function);
+    }
+}
+
+/// The aggregate functions, all pure; Ballista's processes register them
+/// beside [`pure_functions`].
+pub fn pure_aggregates() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    vec![repeated::repeated_keys()]
 }
 
 /// The functions whose result depends only on their arguments. These are
@@ -115,6 +130,7 @@ pub fn pure_functions() -> Vec<ScalarUDF> {
             Volatility::Immutable,
             Arc::new(key_hash),
         ),
+        ScalarUDF::new_from_impl(RowHash::default()),
         create_udf(
             "murmur3_x86_32",
             vec![DataType::Utf8],
@@ -234,6 +250,52 @@ fn key_hash(args: &[ColumnarValue]) -> FnResult {
         .map(|t| t.map(|t| Xxh3::oneshot(t.as_bytes()) as u64 as i64))
         .collect();
     finish(Arc::new(out), all_scalar(args))
+}
+
+/// `row_hash(a, b, …)`: one 64-bit key per row for any columns, so that a
+/// `unique` test over several columns can look for repeats the way it does
+/// over one (`repeated_keys`). The values are encoded with arrow's row
+/// format, which is injective (two rows encode alike only when every value,
+/// NULL included, is equal), then hashed like `key_hash`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RowHash {
+    signature: Signature,
+}
+
+impl Default for RowHash {
+    fn default() -> Self {
+        RowHash {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RowHash {
+    fn name(&self) -> &str {
+        "row_hash"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType, DataFusionError> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> FnResult {
+        let columns = ColumnarValue::values_to_arrays(&args.args)?;
+        let fields = columns
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect();
+        let rows = RowConverter::new(fields)?.convert_columns(&columns)?;
+        let out: Int64Array = rows
+            .iter()
+            .map(|row| Some(Xxh3::oneshot(row.as_ref()) as u64 as i64))
+            .collect();
+        finish(Arc::new(out), all_scalar(&args.args))
+    }
 }
 
 /// The UTC day of each instant: what `cast(ts as date)` gives for a UTC
@@ -367,6 +429,43 @@ mod tests {
         assert_ne!(out.value(0), out.value(2));
         // The low 64 bits of XXH3-128.
         assert_eq!(out.value(0), Xxh3::oneshot(b"e000000001") as u64 as i64);
+    }
+
+    #[test]
+    fn row_hash_tells_rows_apart_by_every_value_and_null() {
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            Some(1),
+            None,
+            None,
+            Some(1),
+        ]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("x"),
+            Some("y"),
+            Some("x"),
+            Some("x"),
+            Some("x"),
+        ]));
+        let args = ScalarFunctionArgs {
+            args: vec![ColumnarValue::Array(a), ColumnarValue::Array(b)],
+            arg_fields: vec![
+                Arc::new(Field::new("a", DataType::Int64, true)),
+                Arc::new(Field::new("b", DataType::Utf8, true)),
+            ],
+            number_rows: 5,
+            return_field: Arc::new(Field::new("h", DataType::Int64, false)),
+            config_options: Arc::new(Default::default()),
+        };
+        let ColumnarValue::Array(out) = RowHash::default().invoke_with_args(args).unwrap() else {
+            panic!("array arguments give an array");
+        };
+        let h = out.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(h.null_count(), 0);
+        assert_eq!(h.value(0), h.value(4), "equal rows hash alike");
+        assert_eq!(h.value(2), h.value(3), "NULL is a value like any other");
+        assert_ne!(h.value(0), h.value(1));
+        assert_ne!(h.value(0), h.value(2));
     }
 
     #[test]

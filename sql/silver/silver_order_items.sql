@@ -13,10 +13,8 @@
 -- duplicate search twice. The small side comes first in each join so that
 -- it is the hash table.
 with duplicated_keys as (
-    select order_item_id as duplicated_key
+    select unnest(repeated_keys(order_item_id)) as duplicated_key
     from bronze_order_items
-    group by order_item_id
-    having count(*) > 1
 ),
 
 superseded as (

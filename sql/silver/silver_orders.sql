@@ -11,10 +11,8 @@
 -- duplicate search twice. The small side comes first in each join so that
 -- it is the hash table.
 with duplicated_keys as (
-    select order_id as duplicated_key
+    select unnest(repeated_keys(order_id)) as duplicated_key
     from bronze_orders
-    group by order_id
-    having count(*) > 1
 ),
 
 superseded as (

@@ -14,10 +14,8 @@
 -- with half the memory. A hash collision only sends two distinct keys
 -- through the window, which partitions by the exact usage_id and keeps both.
 with duplicated_hashes as (
-    select key_hash(usage_id) as duplicated_hash
+    select unnest(repeated_keys(key_hash(usage_id))) as duplicated_hash
     from bronze_usage_logs
-    group by key_hash(usage_id)
-    having count(*) > 1
 ),
 
 superseded as (
