@@ -8,7 +8,6 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -58,54 +57,6 @@ pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionConte
     let ctx = SessionContext::new_with_config_rt(session_config(partitions), runtime_env(config)?);
     register_functions(&ctx, run);
     Ok(ctx)
-}
-
-/// Input rows per partition of a large local query (see [`partitions_for`]).
-pub const ROWS_PER_PARTITION: u64 = 1_500_000;
-/// Partitions of the largest local queries.
-pub const MAX_PARTITIONS: usize = 32;
-
-/// Partitions for a local query reading `input_rows` rows, when the run's
-/// `target_partitions` is automatic (`base` = cores ÷ concurrent models).
-///
-/// One partition per query is cheapest while a query's hash tables fit in
-/// the CPU caches. A large one (scale 10: 50 M events grouped into 20 M
-/// (day, customer) groups) misses them on almost every row; split by key
-/// hash into 32 partitions, each table is a 32nd of the size, as in a
-/// radix-partitioned aggregation. Measured at scale 10 with the plan shapes
-/// of [`widened`]: `gold_product_engagement_daily` 52 → 28 s,
-/// `silver_events` 33 → 24 s, the whole run 13 % less CPU. Below about 12 M
-/// input rows the extra partitions cost more than they save (scale 1: +0.3 s
-/// on each engagement model at 32 partitions), so small queries keep `base`.
-pub fn partitions_for(input_rows: u64, base: usize) -> usize {
-    let wide = usize::try_from(input_rows / ROWS_PER_PARTITION).unwrap_or(MAX_PARTITIONS);
-    if wide >= 8 {
-        wide.min(MAX_PARTITIONS).max(base)
-    } else {
-        base
-    }
-}
-
-/// `ctx` with `partitions` partitions per query, sharing its tables,
-/// functions and memory pool. Only aggregations and scans are split: joins
-/// keep one collected build side and windows one sort, the plan shapes they
-/// have with one partition; hash-partitioning those as well made the scale
-/// 10 run slower (`silver_order_items` 15 → 21 s) than not widening at all.
-pub fn widened(ctx: &SessionContext, partitions: usize) -> SessionContext {
-    let state = ctx.state();
-    let config = state
-        .config()
-        .clone()
-        .with_target_partitions(partitions)
-        // The catalog exists and is shared: creating a default one would
-        // replace it, for `ctx` too, with an empty one.
-        .with_create_default_catalog_and_schema(false)
-        .set_bool("datafusion.optimizer.repartition_joins", false)
-        .set_bool("datafusion.optimizer.repartition_windows", false);
-    let state = SessionStateBuilder::new_from_existing(state)
-        .with_config(config)
-        .build();
-    SessionContext::new_with_state(state)
 }
 
 /// With `engine = "ballista"`, a second session whose queries run on the
@@ -214,48 +165,6 @@ pub fn register_functions(ctx: &SessionContext, run: &RunContext) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_large_queries_get_more_partitions() {
-        assert_eq!(partitions_for(0, 1), 1);
-        // Scale 1's largest input (5 M events) keeps one partition.
-        assert_eq!(partitions_for(5_000_000, 1), 1);
-        assert_eq!(partitions_for(12_000_000, 1), 8);
-        assert_eq!(partitions_for(24_000_000, 1), 16);
-        assert_eq!(partitions_for(50_000_000, 1), 32);
-        assert_eq!(partitions_for(u64::MAX, 1), 32);
-        // Never fewer than the machine would use anyway.
-        assert_eq!(partitions_for(12_000_000, 16), 16);
-    }
-
-    #[tokio::test]
-    async fn a_widened_context_shares_the_tables_registered_before_and_after() {
-        let ctx = SessionContext::new();
-        ctx.sql("create view before as select 1 as x")
-            .await
-            .unwrap();
-        let wide = widened(&ctx, 8);
-        ctx.sql("create view after as select 2 as x").await.unwrap();
-        for (context, name) in [(&ctx, "ctx"), (&wide, "wide")] {
-            for table in ["before", "after"] {
-                let rows = context
-                    .sql(&format!("select x from {table}"))
-                    .await
-                    .unwrap_or_else(|e| panic!("{name} lost {table}: {e}"))
-                    .count()
-                    .await
-                    .unwrap();
-                assert_eq!(rows, 1);
-            }
-        }
-        let options = wide.state().config().options().clone();
-        assert_eq!(options.execution.target_partitions, 8);
-        assert!(!options.optimizer.repartition_joins);
-        assert_eq!(
-            ctx.state().config().options().execution.target_partitions,
-            SessionConfig::new().target_partitions()
-        );
-    }
 
     #[tokio::test]
     async fn a_cluster_query_past_its_limit_fails_with_the_setting_named() {

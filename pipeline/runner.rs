@@ -199,10 +199,6 @@ struct Shared {
     silver_props: WriterProperties,
     gold_props: WriterProperties,
     ingest: IngestOptions,
-    /// Rows of each table as last published: from the manifests of tables
-    /// the run reads without building them, then from each model it
-    /// publishes. They size a local query's partitions (`engine::partitions_for`).
-    table_rows: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 /// Run the pipeline. Returns the results once the run has started, whatever
@@ -282,7 +278,7 @@ async fn run_locked(
         object.clear_staging().await?;
     }
     let contexts: Vec<&SessionContext> = std::iter::once(&ctx).chain(cluster.as_ref()).collect();
-    let table_rows = register_unselected(&contexts, &dag, &selected, &root).await?;
+    register_unselected(&contexts, &dag, &selected, &root).await?;
     let shared = Arc::new(Shared {
         ctx,
         cluster,
@@ -298,7 +294,6 @@ async fn run_locked(
         staging: staging.clone(),
         silver_props: storage::writer_properties(&config, Layer::Silver)?,
         gold_props: storage::writer_properties(&config, Layer::Gold)?,
-        table_rows: std::sync::Mutex::new(table_rows),
     });
     tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
     let progress = Arc::new(crate::progress::RunProgress::start(selected.len()));
@@ -336,8 +331,7 @@ async fn register_unselected(
     dag: &Dag,
     selected: &BTreeSet<String>,
     root: &Root,
-) -> Result<HashMap<String, u64>> {
-    let mut rows = HashMap::new();
+) -> Result<()> {
     for model in dag.ordered() {
         if selected.contains(&model.name) {
             continue;
@@ -346,9 +340,6 @@ async fn register_unselected(
         if root.is_published(layer, &model.name).await? {
             for ctx in contexts {
                 root.register(ctx, &model.name, layer, &model.name).await?;
-            }
-            if let Some(n) = published_rows(root, layer, &model.name).await {
-                rows.insert(model.name.clone(), n);
             }
         }
     }
@@ -369,20 +360,7 @@ async fn register_unselected(
             }
         }
     }
-    Ok(rows)
-}
-
-/// The row count a published table's manifest records (both storages write
-/// `rows`); `None` when it cannot be read, which only costs partitioning.
-async fn published_rows(root: &Root, layer: &str, name: &str) -> Option<u64> {
-    let bytes = root
-        .read_file(&format!("{layer}/{name}/{SUCCESS_MARKER}"))
-        .await
-        .ok()??;
-    serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()?
-        .get("rows")?
-        .as_u64()
+    Ok(())
 }
 
 /// The durations of the previous run, as far as `_runs/latest.json` tells.
@@ -540,11 +518,6 @@ async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
         ModelKind::Sql { sql, .. } => build_sql(&shared, &model, sql, &mut result).await,
     };
     result.duration_seconds = started.elapsed().as_secs_f64();
-    if outcome.is_ok()
-        && let Ok(mut rows) = shared.table_rows.lock()
-    {
-        rows.insert(model.name.clone(), result.rows_written);
-    }
     match outcome {
         Ok(()) => tracing::info!(
             model = %model.name,
@@ -738,33 +711,11 @@ async fn build_sql(
         return publish(shared, model, staged, rows, result).await;
     }
     let stage = shared.staging.join(model.layer.as_str()).join(&model.name);
-    let ctx = query_context(shared, model);
-    let df = ctx.sql(sql).await.map_err(plan_error)?;
+    let df = shared.ctx.sql(sql).await.map_err(plan_error)?;
     let rows = writer::write_dataframe(df, &stage, props).await?;
     tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
     publish(shared, model, Staged::Local(&stage), rows, result).await
-}
-
-/// The local context a model's query runs in: the run's own, or for a
-/// query over many rows a widened one (`engine::partitions_for`). A
-/// `target_partitions` set by the user is kept as it is.
-fn query_context(shared: &Shared, model: &Model) -> SessionContext {
-    if shared.config.target_partitions != 0 {
-        return shared.ctx.clone();
-    }
-    let input_rows: u64 = match shared.table_rows.lock() {
-        Ok(rows) => model.deps.iter().filter_map(|d| rows.get(d)).sum(),
-        // A panicked model thread poisoned the lock; sizing is only a hint.
-        Err(_) => 0,
-    };
-    let base = shared.ctx.state().config().target_partitions();
-    let partitions = engine::partitions_for(input_rows, base);
-    if partitions == base {
-        return shared.ctx.clone();
-    }
-    tracing::debug!(model = %model.name, input_rows, partitions, "Query widened for its input size.");
-    engine::widened(&shared.ctx, partitions)
 }
 
 /// Have the cluster write `df` under the model's object-store staging
