@@ -131,20 +131,9 @@ impl DataTest {
                     [c] if is_integer(schema, c) => {
                         format!("cast({alias}{} as bigint)", quote_ident(c))
                     }
-                    _ => {
-                        let values = cols
-                            .iter()
-                            .map(|c| format!("{alias}{}", quote_ident(c)))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        format!("row_hash({values})")
-                    }
+                    _ => format!("row_hash({})", column_list(cols, alias)),
                 };
-                let selected = cols
-                    .iter()
-                    .map(|c| format!("b.{}", quote_ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let selected = column_list(cols, "b.");
                 format!(
                     "with repeated as (select unnest(repeated_keys({})) as h from {t}) \
                      select {selected}, count(*) as occurrences \
@@ -163,11 +152,7 @@ impl DataTest {
                 format!("select * from {t} where {cond}")
             }
             TestKind::Unique(cols) => {
-                let list = cols
-                    .iter()
-                    .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = column_list(cols, "");
                 format!(
                     "select {list}, count(*) as occurrences from {t} group by {list} having count(*) > 1"
                 )
@@ -220,6 +205,14 @@ fn is_integer(schema: &Schema, column: &str) -> bool {
                 | DataType::UInt32
         )
     })
+}
+
+/// `alias"x", alias"y"`: the quoted columns, each after `alias` (`b.` or empty).
+fn column_list(cols: &[String], alias: &str) -> String {
+    cols.iter()
+        .map(|c| format!("{alias}{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn quote_ident(name: &str) -> String {

@@ -10,6 +10,9 @@
 -- (a flag joined to every row, then a union of two branches) ran the
 -- duplicate search twice. The small side comes first in each join so that
 -- it is the hash table.
+-- The repeated keys come from repeated_keys(), which sorts the keys in
+-- 256 cache-sized buckets instead of grouping them in one hash table that
+-- outgrows the CPU caches (silver_events at scale 10: 66 -> 33 s).
 with duplicated_keys as (
     select unnest(repeated_keys(order_id)) as duplicated_key
     from bronze_orders
