@@ -492,13 +492,8 @@ impl<'a> IngestState<'a> {
             let cell = match position.and_then(|i| record.range(i)) {
                 None => Cell::Null,
                 Some(range) => {
-                    // Fields split at ASCII bytes, so a valid record's field
-                    // ranges fall on character boundaries.
-                    let field = match text.and_then(|t| t.get(range.clone())) {
-                        Some(field) => field,
-                        None => std::str::from_utf8(&record.as_slice()[range.clone()])
-                            .map_err(|_| format!("column `{}`: not valid UTF-8", column.name))?,
-                    };
+                    let field = field_text(record, text, range.clone())
+                        .ok_or_else(|| format!("column `{}`: not valid UTF-8", column.name))?;
                     parse_cell(column, field, range.start)?
                 }
             };
@@ -517,13 +512,7 @@ impl<'a> IngestState<'a> {
                 (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
                 (Builder::Str(b), Cell::Str(start, end)) => {
                     // parse_row checked this field is UTF-8.
-                    let field = match text.and_then(|t| t.get(start..end)) {
-                        Some(field) => field,
-                        None => {
-                            std::str::from_utf8(&record.as_slice()[start..end]).unwrap_or_default()
-                        }
-                    };
-                    b.append_value(field);
+                    b.append_value(field_text(record, text, start..end).unwrap_or_default());
                 }
                 (Builder::Int(b), _) => b.append_null(),
                 (Builder::Dec(b), _) => b.append_null(),
@@ -551,6 +540,21 @@ impl<'a> IngestState<'a> {
             quarantine.write(columns)?;
         }
         Ok(())
+    }
+}
+
+/// The text at byte `range` of `record`, `None` if it is not UTF-8. `text`
+/// is the whole record when it is valid UTF-8: fields split at ASCII bytes,
+/// so its field ranges fall on character boundaries and slicing it needs no
+/// check. Only a record that failed that check is checked field by field.
+fn field_text<'r>(
+    record: &'r ByteRecord,
+    text: Option<&'r str>,
+    range: std::ops::Range<usize>,
+) -> Option<&'r str> {
+    match text {
+        Some(text) => text.get(range),
+        None => std::str::from_utf8(record.as_slice().get(range)?).ok(),
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
 //! | `row_hash(a, b, …)` | 64 bits of the XXH3-128 hash of the values' row encoding (Int64): a grouping key for several columns; NULLs hash like any value |
-//! | `repeated_keys(key)` (aggregate) | the non-NULL `bigint` keys occurring more than once, as a list (`repeated`) |
+//! | `repeated_keys(key)` (aggregate) | the non-NULL `bigint` keys occurring more than once, as a list for `unnest` (module `repeated`) |
 
 pub mod repeated;
 pub mod stats;

@@ -88,21 +88,12 @@ impl Buckets {
 
     /// Each value appended more than once, once.
     pub fn repeated_values(&mut self) -> Vec<u64> {
-        let mut out = Vec::new();
-        for bucket in self.sorted() {
-            let mut i = 0;
-            while i < bucket.len() {
-                let mut j = i + 1;
-                while j < bucket.len() && bucket[j] == bucket[i] {
-                    j += 1;
-                }
-                if j - i > 1 {
-                    out.push(bucket[i]);
-                }
-                i = j;
-            }
-        }
-        out
+        self.sorted()
+            .iter()
+            .flat_map(|bucket| bucket.chunk_by(|a, b| a == b))
+            .filter(|run| run.len() > 1)
+            .map(|run| run[0])
+            .collect()
     }
 }
 
