@@ -3,7 +3,7 @@
 //! `run_results.json`. A failed model keeps its previous version published and
 //! its dependants are skipped; the rest of the run goes on.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -297,7 +297,8 @@ async fn run_locked(
     });
     tracing::info!(run_id = %run_id, as_of = %request.as_of, models = selected.len(), "Run started.");
     let progress = Arc::new(crate::progress::RunProgress::start(selected.len()));
-    let costs = expected_costs(&root, &dag, &config.input).await;
+    let durations = previous_durations(&root).await;
+    let costs = expected_costs(&durations, &dag, &config.input);
     let priority = dag.critical_paths(|m| costs.get(&m.name).copied().unwrap_or(0.0));
     let results = execute(&shared, &dag, &selected, &priority, &progress).await;
     drop(progress);
@@ -320,6 +321,7 @@ async fn run_locked(
     root.write_file(&format!("_runs/{run_id}/run_results.json"), body.clone())
         .await?;
     root.write_file("_runs/latest.json", body).await?;
+    record_durations(&root, durations, &run_results.models).await;
     tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
     Ok(run_results)
 }
@@ -376,12 +378,21 @@ struct PreviousModel {
     duration_seconds: f64,
 }
 
-/// Expected seconds per model, used only to order the ready models: its
-/// duration in the previous run if it succeeded there; otherwise its CSV
-/// input's size at 100 MB/s for a source, and for any other model the sum
-/// of its upstream models' estimates (a model's work grows with what it reads).
-async fn expected_costs(root: &Root, dag: &Dag, input: &Path) -> HashMap<String, f64> {
-    let previous: HashMap<String, f64> = match root.read_file("_runs/latest.json").await {
+/// Where each model's last successful duration is kept, across runs: a
+/// `--select` run's `latest.json` names only the models it built, and the
+/// next full run would otherwise order all the others by guesswork.
+const MODEL_SECONDS: &str = "_runs/model_seconds.json";
+
+/// The last successful duration of each model: [`MODEL_SECONDS`], or for an
+/// output written before it existed, `_runs/latest.json`. Empty when
+/// neither can be read; the estimates of [`expected_costs`] then do.
+async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
+    if let Ok(Some(bytes)) = root.read_file(MODEL_SECONDS).await
+        && let Ok(seconds) = serde_json::from_slice::<BTreeMap<String, f64>>(&bytes)
+    {
+        return seconds;
+    }
+    match root.read_file("_runs/latest.json").await {
         Ok(Some(bytes)) => serde_json::from_slice::<PreviousRun>(&bytes)
             .map(|run| {
                 run.models
@@ -391,9 +402,38 @@ async fn expected_costs(root: &Root, dag: &Dag, input: &Path) -> HashMap<String,
                     .collect()
             })
             .unwrap_or_default(),
-        // No previous run (or an unreadable one): the estimates below do.
-        _ => HashMap::new(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Record this run's successful durations over the previous ones. Only
+/// scheduling reads them, so a failure to write is logged, not fatal.
+async fn record_durations(
+    root: &Root,
+    mut seconds: BTreeMap<String, f64>,
+    results: &[ModelResult],
+) {
+    for model in results.iter().filter(|m| m.status == Status::Success) {
+        seconds.insert(model.name.clone(), model.duration_seconds);
+    }
+    let written = match serde_json::to_vec_pretty(&seconds) {
+        Ok(body) => root.write_file(MODEL_SECONDS, body).await,
+        Err(e) => Err(e.into()),
     };
+    if let Err(e) = written {
+        tracing::warn!(file = MODEL_SECONDS, error = %e, "Model durations not recorded; the next run orders its models by estimates.");
+    }
+}
+
+/// Expected seconds per model, used only to order the ready models: its
+/// last successful duration (`previous`); otherwise its CSV input's size at
+/// 100 MB/s for a source, and for any other model the sum of its upstream
+/// models' estimates (a model's work grows with what it reads).
+fn expected_costs(
+    previous: &BTreeMap<String, f64>,
+    dag: &Dag,
+    input: &Path,
+) -> HashMap<String, f64> {
     let mut costs = HashMap::new();
     for model in dag.ordered() {
         let cost = match (previous.get(&model.name), &model.kind) {

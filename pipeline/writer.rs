@@ -21,6 +21,7 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::storage;
 
 /// The type a column is stored as: plain `Utf8`, `Int64` counts, `Float64`
 /// rates, `Timestamp(µs, "UTC")`; decimals, dates and booleans as they are.
@@ -114,6 +115,8 @@ pub async fn write_on_cluster(
         .collect();
     let df = df.select(columns)?;
     let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut options = options;
+    storage::options_for(&mut options, &schema);
     let written = df
         .write_parquet(url, DataFrameWriteOptions::new(), Some(options))
         .await?;
@@ -135,7 +138,8 @@ pub async fn write_on_cluster(
 /// of, so that readers still see its columns.
 pub fn empty_parquet(schema: &SchemaRef, props: &WriterProperties) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    let writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(props.clone()))?;
+    let props = storage::properties_for(props, schema);
+    let writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(props))?;
     writer.close()?;
     Ok(bytes)
 }
@@ -183,6 +187,6 @@ async fn open(
     Ok(AsyncArrowWriter::try_new(
         file,
         schema.clone(),
-        Some(props.clone()),
+        Some(storage::properties_for(props, schema)),
     )?)
 }

@@ -499,8 +499,14 @@ fn write_single(
     let path = dir.join("part-00000.parquet");
     let file = std::fs::File::create(&path)
         .map_err(|e| Error::io("cannot create staging file", &path, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(opts.writer_properties.clone()))?;
+    let mut writer = ArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(crate::storage::properties_for(
+            &opts.writer_properties,
+            &schema,
+        )),
+    )?;
     for b in batches {
         writer.write(b)?;
     }

@@ -174,7 +174,8 @@ impl TableSink {
         let path = dir.join("part-00000.parquet");
         let file =
             File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
+        let props = crate::storage::properties_for(props, &schema);
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
         Ok(TableSink { schema, writer })
     }
 

@@ -140,6 +140,25 @@ async fn selection_runs_exactly_what_was_asked() {
         .await
         .unwrap();
     assert_eq!(names(&one), ["gold_sales_daily"]);
+    // The next full run still orders every model by its last duration,
+    // not only the one this run built.
+    let seconds: std::collections::BTreeMap<String, f64> = serde_json::from_slice(
+        &std::fs::read(out.path().join("_runs/model_seconds.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        seconds.keys().cloned().collect::<Vec<_>>(),
+        names(&full),
+        "durations of the models the selection did not build are kept"
+    );
+    let daily = |r: &medallion::runner::RunResults| {
+        r.models
+            .iter()
+            .find(|m| m.name == "gold_sales_daily")
+            .map(|m| m.duration_seconds)
+    };
+    assert_eq!(seconds.get("gold_sales_daily").copied(), daily(&one));
+    assert_ne!(daily(&one), daily(&full), "two runs, two timings");
 
     let upstream = run_selected(cfg(), "2026-10-31", &["+gold_sales_daily"], None)
         .await
