@@ -93,6 +93,9 @@ fn run_config(args: &RunArgs) -> Result<Config> {
     if let Some(n) = args.memory_limit_mb {
         config.memory_limit_mb = n;
     }
+    if let Some(pool) = args.memory_pool {
+        config.memory_pool = pool;
+    }
     if let Some(engine) = args.engine {
         config.engine = engine;
     }

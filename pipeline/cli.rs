@@ -123,6 +123,11 @@ pub struct RunArgs {
     #[arg(long, env = "MEDALLION_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<usize>,
 
+    /// How operators share the memory limit: `greedy` (first come, first served) or `fair`
+    /// (an equal share per spilling operator) [config `memory_pool`, default greedy].
+    #[arg(long, value_enum, env = "MEDALLION_MEMORY_POOL")]
+    pub memory_pool: Option<crate::config::MemoryPoolKind>,
+
     /// Where silver and gold models run: `local` or `ballista` (a cluster; needs --scheduler
     /// and an s3:// --output) [config `engine`, default local].
     #[arg(long, value_enum, env = "MEDALLION_ENGINE")]

@@ -45,6 +45,12 @@ pub struct Config {
     /// instead). 0 = no limit. Default 6144, which keeps a scale-10 run
     /// under 8 GB of RSS.
     pub memory_limit_mb: usize,
+    /// How operators share `memory_limit_mb`: `greedy`, first come first
+    /// served up to the limit (the default, as in datafusion-cli), or
+    /// `fair`, each spilling operator held to an equal share of what
+    /// non-spilling ones leave, whether or not the others use theirs.
+    /// Default `greedy`.
+    pub memory_pool: MemoryPoolKind,
     /// Folder for spill files. Default: the system temp folder.
     pub spill_dir: Option<PathBuf>,
     /// Where silver and gold models run: `local`, in this process (the
@@ -81,6 +87,7 @@ impl Default for Config {
             row_group_rows: 1_048_576,
             zstd_level: 3,
             memory_limit_mb: 6144,
+            memory_pool: MemoryPoolKind::default(),
             spill_dir: None,
             engine: Engine::Local,
             scheduler: None,
@@ -100,6 +107,21 @@ pub enum Engine {
     Local,
     /// On a Ballista cluster (`scheduler`).
     Ballista,
+}
+
+/// How DataFusion's operators share the memory limit (config `memory_pool`,
+/// flag `--memory-pool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryPoolKind {
+    /// First come, first served up to the limit: an operator spills only
+    /// when the limit is really reached.
+    #[default]
+    Greedy,
+    /// Each spilling operator gets an equal share, so one cannot take
+    /// memory another will need; it spills at its share even when the rest
+    /// is unused (scale 10: 153 s against 105 s with `greedy`).
+    Fair,
 }
 
 /// Thresholds, weights and shares of SPEC §3, read in SQL with `param('<name>')`.

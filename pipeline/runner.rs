@@ -591,6 +591,10 @@ async fn build_model(shared: Arc<Shared>, model: Model) -> ModelResult {
                     "; raise memory_limit_mb (now {} MiB; flag --memory-limit-mb) or lower max_concurrent_models (now {})",
                     shared.config.memory_limit_mb, shared.config.max_concurrent_models
                 ));
+                if shared.config.memory_pool == crate::config::MemoryPoolKind::Greedy {
+                    // The greedy pool lets one spilling operator take what a join needs.
+                    chain.push_str(", or set memory_pool = \"fair\" (flag --memory-pool fair)");
+                }
             }
             tracing::error!(model = %model.name, error = %chain, "Model failed; its previous version stays published.");
             result.error = Some(chain);
