@@ -200,7 +200,7 @@ mod tests {
             let _idle = MemoryConsumer::new("idle sort")
                 .with_can_spill(true)
                 .register(pool);
-            let mut big = MemoryConsumer::new("big aggregation")
+            let big = MemoryConsumer::new("big aggregation")
                 .with_can_spill(true)
                 .register(pool);
             // 80 of 100 MiB while another spilling operator holds nothing:

@@ -504,7 +504,7 @@ fn write_single(
         schema.clone(),
         Some(crate::storage::properties_for(
             &opts.writer_properties,
-            &schema,
+            schema,
         )),
     )?;
     for b in batches {

@@ -454,6 +454,35 @@ mod tests {
     }
 
     #[test]
+    fn decimals_stay_plain_in_format_2_files_only() {
+        use datafusion::arrow::datatypes::Field;
+        let config = Config::default();
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("price", DataType::Decimal128(18, 2), true),
+        ]);
+        let (id, price) = (ColumnPath::from("id"), ColumnPath::from("price"));
+        let silver = properties_for(&writer_properties(&config, Layer::Silver).unwrap(), &schema);
+        assert_eq!(silver.encoding(&price), Some(ParquetEncoding::PLAIN));
+        assert_eq!(
+            silver.encoding(&id),
+            None,
+            "integers keep the delta fallback"
+        );
+        let gold = properties_for(&writer_properties(&config, Layer::Gold).unwrap(), &schema);
+        assert_eq!(gold.encoding(&price), None, "format 1.0 needs no exception");
+
+        let mut options = table_parquet_options(&config, Layer::Silver);
+        options_for(&mut options, &schema);
+        let price = options.column_specific_options.get("price");
+        assert_eq!(price.and_then(|o| o.encoding.as_deref()), Some("plain"));
+        assert!(!options.column_specific_options.contains_key("id"));
+        let mut options = table_parquet_options(&config, Layer::Gold);
+        options_for(&mut options, &schema);
+        assert!(!options.column_specific_options.contains_key("price"));
+    }
+
+    #[test]
     fn publish_replaces_whole_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("gold/t");
