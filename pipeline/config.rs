@@ -481,6 +481,10 @@ mod tests {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.max_bad_row_fraction, 0.05);
+        assert_eq!(c.memory_pool, MemoryPoolKind::Greedy);
+        let fair = Config::from_toml("memory_pool = 'fair'").unwrap();
+        assert_eq!(fair.memory_pool, MemoryPoolKind::Fair);
+        assert!(Config::from_toml("memory_pool = 'lazy'").is_err());
         let m = c.variables.as_map();
         assert_eq!(m["new_customer_days"], 30.0);
         assert_eq!(m["clv_lifespan_years"], 3.0);
