@@ -1,9 +1,9 @@
 """Read every gold table of an output root with the BI readers of SPEC §2.
 
-Locally, it also decodes every value of every bronze and silver table with
-all three readers (those layers are written in Parquet format 2.0 with delta
-encodings, README "Performance"), and checks pyarrow and Polars decode the
-same values.
+Locally, it also decodes every value of every bronze, silver and quarantine
+table with all three readers (those are written in Parquet format 2.0 with
+delta encodings, README "Performance"), and checks pyarrow and Polars decode
+the same values.
 
 Usage:
     check_readers.py <local-root>            pyarrow.dataset, Polars and DuckDB
@@ -70,12 +70,12 @@ def check_local(root: pathlib.Path) -> list[str]:
 
 
 def check_decoded(root: pathlib.Path) -> list[str]:
-    """Decode every value of every bronze and silver table with each reader."""
+    """Decode every value of every bronze, silver and quarantine table with each reader."""
     import duckdb
 
-    tables = sorted(p for layer in ("bronze", "silver") for p in (root / layer).iterdir() if (p / "_SUCCESS").exists())
+    tables = sorted(p for layer in ("bronze", "silver", "_quarantine") for p in (root / layer).iterdir() if (p / "_SUCCESS").exists())
     if not tables:
-        return [f"no bronze or silver tables under {root}"]
+        return [f"no bronze, silver or quarantine tables under {root}"]
     failures = []
     for table in tables:
         expected = json.loads((table / "_SUCCESS").read_text())["rows"]

@@ -78,7 +78,7 @@ impl Layout {
 /// shrink to a few bytes before ZSTD sees them. That took a scale-1 run from
 /// 21.2 to 18.4 CPU-seconds (10.8 → 9.4 s wall, three alternating runs each)
 /// and bronze + silver from 345 to 289 MB. DuckDB, pyarrow, Polars and Spark
-/// (3.3+) read both formats (`scripts/check_readers.py` reads every layer).
+/// (3.3+) read both formats (`scripts/check_readers.py` decodes every table).
 /// Their statistics are per column chunk, which is what row-group pruning
 /// reads; gold also gets the per-page index that lets BI readers skip pages.
 pub fn writer_properties(config: &Config, layer: Layer) -> Result<WriterProperties> {
@@ -423,7 +423,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_layer_keeps_column_statistics_gold_also_per_page() {
+    fn every_layer_keeps_column_statistics_and_its_parquet_format() {
         let config = Config::default();
         let column = ColumnPath::from("any");
         for (layer, statistics) in [
