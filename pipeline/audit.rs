@@ -18,7 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::error::DataFusionError;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
@@ -439,16 +440,23 @@ async fn run_one(
     let failing = test.failing_rows_sql(table, &schema);
     let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
     let batches = ctx.sql(&count_sql).await?.collect().await?;
+    // A count that cannot be read is an error, never "0 failing rows".
     let count = batches
-        .first()
-        .filter(|b| b.num_rows() > 0)
+        .iter()
+        .find(|b| b.num_rows() > 0)
         .and_then(|b| {
             b.column(0)
                 .as_any()
                 .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .filter(|a| a.is_valid(0))
                 .map(|a| a.value(0))
         })
-        .unwrap_or(0)
+        .ok_or_else(|| {
+            Error::DataFusion(DataFusionError::Internal(format!(
+                "data test {} of {table}: its failing-row count did not come back as one Int64 value",
+                test.name
+            )))
+        })?
         .max(0) as u64;
     if count == 0 {
         return Ok((0, Vec::new()));

@@ -12,9 +12,11 @@
 //! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
 //! | `row_hash(a, b, …)` | 64 bits of the XXH3-128 hash of the values' row encoding (Int64): a grouping key for several columns; NULLs hash like any value |
+//! | `round_half_away(x, digits)` | `x` rounded to `digits` decimals, exact decimal ties away from zero (module `round`) |
 //! | `repeated_keys(key)` (aggregate) | the non-NULL `bigint` keys occurring more than once, as a list for `unnest` (module `repeated`) |
 
 pub mod repeated;
+pub mod round;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -131,6 +133,7 @@ pub fn pure_functions() -> Vec<ScalarUDF> {
             Arc::new(key_hash),
         ),
         ScalarUDF::new_from_impl(RowHash::default()),
+        round::udf(),
         create_udf(
             "murmur3_x86_32",
             vec![DataType::Utf8],

@@ -96,12 +96,13 @@ final as (
             else 'Regular'
         end as customer_segment,
         -- avg_order_value × orders_per_year × lifespan; active years at least one month.
-        cast(
+        -- Rounded to cents on its decimal value, so exact ties go up in magnitude.
+        cast(round_half_away(
             cast(total_revenue as double) / total_orders
             * (total_orders / greatest((days_since_first_order + 1) / 365.0, 1.0 / 12))
-            * param('clv_lifespan_years')
-            as decimal(18, 2)
-        ) as customer_lifetime_value
+            * param('clv_lifespan_years'),
+            2
+        ) as decimal(18, 2)) as customer_lifetime_value
     from scored
 )
 

@@ -77,7 +77,7 @@ final as (
             when r.revenue_rank < param('moderate_rank') then 'Moderate'
             else 'Poor'
         end as sales_performance,
-        round(
+        round_half_away(
             10 * (
                 0.5 * cume_dist() over (order by p.total_revenue)
                 + 0.3 * coalesce(p.avg_rating, 3) / 5

@@ -1,5 +1,6 @@
--- gold_product_rankings: one row per active product (is_active = true),
--- ranked for exposure (SPEC §3.7). Reference time t0 = as-of + 1 day, 00:00 UTC.
+-- gold_product_rankings: one row per active product (is_active = true) that
+-- exists at the as-of date (created_at NULL or on/before it, so re-running an
+-- older night ranks only what existed then), ranked for exposure. Reference time t0 = as-of + 1 day, 00:00 UTC.
 --   raw popularity = Σ weight(event_type) · 2^(−age_hours / half-life) over events
 --                    with t0 − window ≤ occurred_at < t0
 --   popularity     = raw / max(raw) over active products (0 when that max is 0)
@@ -57,6 +58,7 @@ active_products as (
     left join silver_product_categories as c on c.category_id = p.category_id
     left join raw_popularity as r on r.product_id = p.product_id
     where p.is_active
+      and (p.created_at is null or p.created_at <= as_of_date())
 ),
 
 scored as (
