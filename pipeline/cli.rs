@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::cluster::{ExecutorArgs, SchedulerArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "medallion",
@@ -67,11 +69,11 @@ pub struct CommonArgs {
     #[arg(long, env = "MEDALLION_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Output root: a folder or s3://bucket/prefix [config `output`, default `artifacts`].
+    /// Output root: a folder or s3://bucket/prefix [config `output`].
     #[arg(long, env = "MEDALLION_OUTPUT")]
     pub output: Option<PathBuf>,
 
-    /// Folder of SQL models [config `models`, default `sql`].
+    /// Folder of SQL models [config `models`].
     #[arg(long, env = "MEDALLION_MODELS")]
     pub models: Option<PathBuf>,
 }
@@ -82,7 +84,7 @@ pub struct RunArgs {
     pub common: CommonArgs,
 
     /// Input folder (or s3://bucket/prefix) with one CSV or folder of CSVs per source
-    /// [config `input`, default `datasets`].
+    /// [config `input`].
     #[arg(long, env = "MEDALLION_INPUT")]
     pub input: Option<PathBuf>,
 
@@ -106,11 +108,11 @@ pub struct RunArgs {
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
 
-    /// Fraction of quarantined rows above which a source fails [config, default 0.05].
+    /// Fraction of quarantined rows above which a source fails [config `max_bad_row_fraction`].
     #[arg(long, env = "MEDALLION_MAX_BAD_ROW_FRACTION")]
     pub max_bad_row_fraction: Option<f64>,
 
-    /// Models built at the same time [config `max_concurrent_models`, default 2].
+    /// Models built at the same time [config `max_concurrent_models`].
     #[arg(long, env = "MEDALLION_MAX_CONCURRENT_MODELS")]
     pub max_concurrent_models: Option<usize>,
 
@@ -119,17 +121,17 @@ pub struct RunArgs {
     pub target_partitions: Option<usize>,
 
     /// Memory for DataFusion operators in MiB, spilling to disk beyond it; 0 = unlimited
-    /// [config `memory_limit_mb`, default 6144].
+    /// [config `memory_limit_mb`].
     #[arg(long, env = "MEDALLION_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<usize>,
 
     /// How operators share the memory limit: `greedy` (first come, first served) or `fair`
-    /// (an equal share per spilling operator) [config `memory_pool`, default greedy].
+    /// (an equal share per spilling operator) [config `memory_pool`].
     #[arg(long, value_enum, env = "MEDALLION_MEMORY_POOL")]
     pub memory_pool: Option<crate::config::MemoryPoolKind>,
 
     /// Where silver and gold models run: `local` or `ballista` (a cluster; needs --scheduler
-    /// and an s3:// --output) [config `engine`, default local].
+    /// and an s3:// --output) [config `engine`].
     #[arg(long, value_enum, env = "MEDALLION_ENGINE")]
     pub engine: Option<crate::config::Engine>,
 
@@ -138,77 +140,9 @@ pub struct RunArgs {
     pub scheduler: Option<String>,
 
     /// Seconds one query may run on the cluster before its model fails; 0 = no limit
-    /// [config `cluster_query_timeout_seconds`, default 3600].
+    /// [config `cluster_query_timeout_seconds`].
     #[arg(long, env = "MEDALLION_CLUSTER_QUERY_TIMEOUT_SECONDS")]
     pub cluster_query_timeout_seconds: Option<u64>,
-}
-
-/// `medallion scheduler`: a Ballista scheduler.
-#[derive(Debug, Clone, Args)]
-pub struct SchedulerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind_host: String,
-
-    /// Port for clients and executors.
-    #[arg(long, default_value_t = 50050)]
-    pub port: u16,
-
-    /// Host name under which clients reach this scheduler.
-    #[arg(long, default_value = "localhost")]
-    pub external_host: String,
-
-    /// Seconds without a heartbeat after which an executor counts as lost and
-    /// its tasks are run elsewhere.
-    #[arg(long, default_value_t = 60)]
-    pub executor_timeout_seconds: u64,
-}
-
-/// `medallion executor`: a Ballista executor.
-#[derive(Debug, Clone, Args)]
-pub struct ExecutorArgs {
-    /// The scheduler to register with, df://host:port.
-    #[arg(
-        long,
-        default_value = "df://localhost:50050",
-        env = "MEDALLION_SCHEDULER"
-    )]
-    pub scheduler: String,
-
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind_host: String,
-
-    /// Host name under which the scheduler and other executors reach this one
-    /// [default: this machine's address as the scheduler sees it].
-    #[arg(long)]
-    pub external_host: Option<String>,
-
-    /// Port serving shuffle data (Arrow Flight) to other executors.
-    #[arg(long, default_value_t = 50051)]
-    pub port: u16,
-
-    /// Port receiving tasks from the scheduler.
-    #[arg(long, default_value_t = 50052)]
-    pub grpc_port: u16,
-
-    /// Tasks run at once; 0 = one per CPU core.
-    #[arg(long, default_value_t = 0)]
-    pub concurrent_tasks: usize,
-
-    /// Folder for shuffle files [default: a new temporary folder].
-    #[arg(long)]
-    pub work_dir: Option<PathBuf>,
-
-    /// Seconds between heartbeats to the scheduler; keep it well under the
-    /// scheduler's --executor-timeout-seconds.
-    #[arg(long, default_value_t = 10)]
-    pub heartbeat_seconds: u64,
-
-    /// Memory for this executor's operators in MiB, split among its tasks and
-    /// spilling to disk beyond it; 0 = unlimited.
-    #[arg(long, default_value_t = 4096)]
-    pub memory_limit_mb: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,7 +189,7 @@ pub struct FetchAmplitudeArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Input folder, for the default --out [config `input`, default `datasets`].
+    /// Input folder, for the default --out [config `input`].
     #[arg(long, env = "MEDALLION_INPUT")]
     pub input: Option<PathBuf>,
 

@@ -172,3 +172,20 @@ impl Error {
         }
     }
 }
+
+/// An error and its causes on one line, `error: cause: cause`, skipping a
+/// cause whose text the line already holds: what `main` prints and what
+/// run_results.json records.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}

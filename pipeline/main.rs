@@ -21,10 +21,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(medallion::app::dispatch(cli)) {
+    match runtime.block_on(medallion::commands::dispatch(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
-            eprintln!("error: {}", medallion::runner::error_chain(&error));
+            eprintln!("error: {}", medallion::error::error_chain(&error));
             ExitCode::from(error.exit_code())
         }
     }

@@ -17,126 +17,12 @@ use std::time::Duration;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rand::Rng;
 use reqwest::StatusCode;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
-/// `[amplitude]` in medallion.toml.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AmplitudeConfig {
-    /// Dashboard REST API base URL (EU residency: `https://analytics.eu.amplitude.com`).
-    /// Default `https://amplitude.com`; env `MEDALLION_AMPLITUDE_API_URL`.
-    pub api_url: String,
-    /// Experiment Management API base URL. Default `https://experiment.amplitude.com`;
-    /// env `MEDALLION_EXPERIMENT_API_URL`.
-    pub experiment_api_url: String,
-    /// Requests in flight at once. Default 2.
-    pub max_in_flight: usize,
-    /// Attempts per request, the first included. Default 6.
-    pub max_attempts: u32,
-    /// Per-request timeout in seconds. Default 300.
-    pub timeout_seconds: u64,
-    /// First backoff delay in milliseconds, doubled per retry (with jitter). Default 1000.
-    pub backoff_initial_ms: u64,
-    /// Longest single wait between attempts, in seconds. Default 120.
-    pub backoff_max_seconds: u64,
-    /// Funnel conversion window `cs` in seconds. Default 1800.
-    pub conversion_window_seconds: u64,
-    /// Values of the user property `device_type` that make a device `mobile`.
-    pub mobile_device_types: Vec<String>,
-    /// Language per culture for the `culture` event property (`es` otherwise).
-    pub culture_languages: std::collections::BTreeMap<String, String>,
-    /// Experiments fetched when no `--experiment` is given.
-    pub experiments: Vec<ExperimentConfig>,
-}
-
-impl Default for AmplitudeConfig {
-    fn default() -> Self {
-        AmplitudeConfig {
-            api_url: "https://amplitude.com".into(),
-            experiment_api_url: "https://experiment.amplitude.com".into(),
-            max_in_flight: 2,
-            max_attempts: 6,
-            timeout_seconds: 300,
-            backoff_initial_ms: 1000,
-            backoff_max_seconds: 120,
-            conversion_window_seconds: 1800,
-            mobile_device_types: vec!["Android".into(), "Apple iPhone".into()],
-            culture_languages: [("BR", "pt"), ("US", "en")]
-                .into_iter()
-                .map(|(a, b)| (a.into(), b.into()))
-                .collect(),
-            experiments: Vec::new(),
-        }
-    }
-}
-
-/// One `[[amplitude.experiments]]` entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ExperimentConfig {
-    pub id: String,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    /// Funnel steps, in order.
-    pub events: Vec<String>,
-    #[serde(default = "default_variants")]
-    pub variants: Vec<String>,
-    #[serde(default = "all")]
-    pub device: String,
-    #[serde(default = "all")]
-    pub culture: String,
-}
-
-fn default_variants() -> Vec<String> {
-    vec!["control".into(), "treatment".into()]
-}
-
-fn all() -> String {
-    "All".into()
-}
-
-impl AmplitudeConfig {
-    pub fn validate(&self) -> Result<()> {
-        if self.max_in_flight == 0 || self.max_in_flight > 5 {
-            return Err(Error::Config("amplitude.max_in_flight must be within 1..=5 (Amplitude allows 5 concurrent queries)".into()));
-        }
-        if self.max_attempts == 0 || self.timeout_seconds == 0 {
-            return Err(Error::Config(
-                "amplitude.max_attempts and timeout_seconds must be > 0".into(),
-            ));
-        }
-        for e in &self.experiments {
-            e.validate()?;
-        }
-        Ok(())
-    }
-}
-
-impl ExperimentConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(format!("experiment `{}`: {m}", self.id)));
-        if self.id.trim().is_empty() {
-            return Err(Error::Config("an experiment needs an id".into()));
-        }
-        if self.end < self.start {
-            return bad("end is before start");
-        }
-        if self.events.is_empty() {
-            return bad("needs at least one event (funnel step)");
-        }
-        if self.variants.is_empty() {
-            return bad("needs at least one variant");
-        }
-        if !["all", "mobile", "desktop"].contains(&self.device.to_ascii_lowercase().as_str()) {
-            return bad("device must be All, mobile or desktop");
-        }
-        Ok(())
-    }
-}
+pub use crate::config::amplitude::{AmplitudeConfig, ExperimentConfig};
 
 /// Credentials, from the environment only.
 #[derive(Clone)]
@@ -553,7 +439,7 @@ pub async fn fetch_all(
         match done? {
             Ok(p) => written.push(p),
             Err(e) => {
-                tracing::error!(error = %crate::runner::error_chain(&e), "Funnel query failed.");
+                tracing::error!(error = %crate::error::error_chain(&e), "Funnel query failed.");
                 first_error.get_or_insert(e);
             }
         }

@@ -216,7 +216,7 @@ fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::amplitude::parse_envelope;
+    use crate::ingest::envelope::parse_envelope;
 
     #[test]
     fn envelopes_parse_and_daily_sums_exceed_distinct_users() {

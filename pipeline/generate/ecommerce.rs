@@ -6,105 +6,11 @@ use std::path::PathBuf;
 use chrono::{Duration, NaiveDateTime, NaiveTime};
 use rand::Rng;
 
+use super::names::{BRANDS, CATEGORIES, CITIES, FEATURES, FIRST_NAMES, LAST_NAMES, PAYMENTS};
 use super::{
     CsvOut, GenerateOptions, day, instant_between, money, pick, skewed, ts, ts_iso, weighted,
 };
 use crate::error::Result;
-
-const FIRST_NAMES: &[&str] = &[
-    "ana",
-    "bruno",
-    "carla",
-    "diego",
-    "elena",
-    "felipe",
-    "gabriela",
-    "hugo",
-    "irene",
-    "javier",
-    "karina",
-    "luis",
-    "marta",
-    "nicolás",
-    "olivia",
-    "pablo",
-    "quique",
-    "rosa",
-    "sofía",
-    "tomás",
-    "úrsula",
-    "valentina",
-    "william",
-    "ximena",
-];
-const LAST_NAMES: &[&str] = &[
-    "garcía",
-    "o'brien",
-    "lópez",
-    "martínez",
-    "silva",
-    "rojas",
-    "smith",
-    "müller",
-    "núñez",
-    "pérez",
-    "van der berg",
-    "soto",
-    "castro",
-    "díaz",
-    "fernández",
-    "muñoz",
-];
-const CITIES: &[(&str, &str)] = &[
-    ("Santiago", "CL"),
-    ("Valparaíso", "CL"),
-    ("Concepción", "CL"),
-    ("São Paulo", "BR"),
-    ("Rio de Janeiro", "BR"),
-    ("Buenos Aires", "AR"),
-    ("Córdoba", "AR"),
-    ("Lima", "PE"),
-    ("Bogotá", "CO"),
-    ("Mexico City", "MX"),
-    ("Austin", "US"),
-    ("Madrid", "ES"),
-];
-const CATEGORIES: &[(&str, Option<usize>)] = &[
-    ("Electronics", None),
-    ("Computers", None),
-    ("Home", None),
-    ("Gaming", None),
-    ("Audio", Some(0)),
-    ("Phones", Some(0)),
-    ("Cameras", Some(0)),
-    ("Laptops", Some(1)),
-    ("Components", Some(1)),
-    ("Peripherals", Some(1)),
-    ("Kitchen", Some(2)),
-    ("Smart Home", Some(2)),
-    ("Consoles", Some(3)),
-    ("Accessories, Cables & Chargers", Some(0)),
-];
-const BRANDS: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Soylent",
-];
-const PAYMENTS: &[&str] = &[
-    "credit_card",
-    "debit_card",
-    "paypal",
-    "bank_transfer",
-    "cash_on_delivery",
-];
-const FEATURES: &[(&str, f64)] = &[
-    ("search", 30.0),
-    ("wishlist", 10.0),
-    ("compare", 6.0),
-    ("checkout", 12.0),
-    ("recommendations", 15.0),
-    ("reviews", 8.0),
-    ("price_alerts", 4.0),
-    ("chat_support", 3.0),
-];
 
 pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     let end = o.end_date.and_time(NaiveTime::MIN) + Duration::days(1);

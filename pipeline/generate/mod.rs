@@ -9,6 +9,7 @@
 
 mod amplitude;
 mod ecommerce;
+mod names;
 mod onboarding;
 
 use std::fs::File;

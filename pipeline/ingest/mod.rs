@@ -4,9 +4,13 @@
 //! decides row by row what is usable and quarantines the rest.
 
 pub mod amplitude;
+pub mod columns;
 pub mod csv;
+pub mod envelope;
+pub mod files;
 pub mod sources;
 pub mod values;
 
-pub use self::csv::{IngestOptions, IngestReport, InputFile, discover, ingest_source};
+pub use self::csv::ingest_source;
+pub use files::{IngestOptions, IngestReport, InputFile, discover};
 pub use sources::{SOURCES, Source, source};

@@ -72,6 +72,10 @@ pub struct Column {
 pub struct Source {
     pub name: &'static str,
     pub columns: &'static [Column],
+    /// Of two rows with one primary key, the one with the latest value of
+    /// this column wins (then the later file and line); `None`: the later
+    /// file and line.
+    pub latest_by: Option<&'static str>,
 }
 
 impl Source {
@@ -171,6 +175,7 @@ pub static SOURCES: &[Source] = &[
             req("registration_date", Date),
             col("updated_at", Ts),
         ],
+        latest_by: Some("updated_at"),
     },
     Source {
         name: "product_categories",
@@ -179,6 +184,7 @@ pub static SOURCES: &[Source] = &[
             req("category_name", Str),
             col("parent_category_id", Int),
         ],
+        latest_by: None,
     },
     Source {
         name: "products",
@@ -193,6 +199,7 @@ pub static SOURCES: &[Source] = &[
             col("created_at", Date),
             col("is_active", Bool),
         ],
+        latest_by: None,
     },
     Source {
         name: "orders",
@@ -205,6 +212,7 @@ pub static SOURCES: &[Source] = &[
             col("shipping_cost", MONEY),
             col("delivered_at", Ts),
         ],
+        latest_by: None,
     },
     Source {
         name: "order_items",
@@ -219,6 +227,7 @@ pub static SOURCES: &[Source] = &[
                 Check::DecRange(0, 10_000),
             ),
         ],
+        latest_by: None,
     },
     Source {
         name: "reviews",
@@ -230,6 +239,7 @@ pub static SOURCES: &[Source] = &[
             req("review_date", Date),
             col("review_text", Str),
         ],
+        latest_by: None,
     },
     Source {
         name: "events",
@@ -241,6 +251,7 @@ pub static SOURCES: &[Source] = &[
             req("occurred_at", Ts),
             col("session_id", Str),
         ],
+        latest_by: None,
     },
     Source {
         name: "usage_logs",
@@ -251,6 +262,7 @@ pub static SOURCES: &[Source] = &[
             req("occurred_at", Ts),
             col("metadata", Str),
         ],
+        latest_by: None,
     },
     Source {
         name: "lk_onboarding",
@@ -265,6 +277,7 @@ pub static SOURCES: &[Source] = &[
             col("habito", Str),
             col("habito_dt", Str),
         ],
+        latest_by: None,
     },
     Source {
         name: "dim_users",
@@ -274,6 +287,7 @@ pub static SOURCES: &[Source] = &[
             checked(col("segment", Int), Check::NullIfInvalid),
             col("rubro", Str),
         ],
+        latest_by: None,
     },
     Source {
         name: "bt_users_transactions",
@@ -283,6 +297,7 @@ pub static SOURCES: &[Source] = &[
             checked(req("type", Int), Check::IntRange(1, 9)),
             col("segment", Int),
         ],
+        latest_by: None,
     },
 ];
 

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::options::ReadOptions;
-use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
@@ -27,14 +26,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use super::{LockHolder, SUCCESS_MARKER, object_store_for};
+use super::local::SUCCESS_MARKER;
+use super::location::object_store_for;
+use super::lock::{LockHolder, is_stale};
 use crate::error::{Error, Result};
 
 /// Name of the lock object under the root.
 const LOCK: &str = "_lock";
-
-/// Folder under the root where a cluster stages tables before publishing.
-const STAGING: &str = "_staging";
 
 /// `_SUCCESS` on an object store: the current version of a table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,7 +99,7 @@ impl ObjectRoot {
         std::env::temp_dir().join(format!("medallion-staging-{h:016x}"))
     }
 
-    fn child(&self, parts: &[&str]) -> ObjectPath {
+    pub(crate) fn child(&self, parts: &[&str]) -> ObjectPath {
         parts
             .iter()
             .flat_map(|p| p.split('/'))
@@ -109,12 +107,12 @@ impl ObjectRoot {
             .fold(self.prefix.clone(), |path, part| path.join(part))
     }
 
-    fn table_path(&self, layer: &str, table: &str) -> ObjectPath {
+    pub(crate) fn table_path(&self, layer: &str, table: &str) -> ObjectPath {
         self.child(&[layer, table])
     }
 
     /// Full URL of an object, for DataFusion listing tables.
-    fn object_url(&self, path: &ObjectPath) -> String {
+    pub(crate) fn object_url(&self, path: &ObjectPath) -> String {
         format!(
             "{}://{}/{}",
             self.url.scheme(),
@@ -154,7 +152,7 @@ impl ObjectRoot {
                         Err(e) => return Err(e.into()),
                     };
                     match existing {
-                        Some(other) if !super::local::is_stale(&other) => {
+                        Some(other) if !is_stale(&other) => {
                             return Err(Error::Locked {
                                 root: self.url.to_string(),
                                 holder: other.to_string(),
@@ -227,148 +225,7 @@ impl ObjectRoot {
         Ok(())
     }
 
-    /// Where a cluster writes a model's files before its data tests: a
-    /// folder under `_staging/<run_id>/` of this root, as a URL for
-    /// DataFusion. Nothing there is ever read by a reader of the tables.
-    pub fn staging_url(&self, run_id: &str, layer: &str, table: &str) -> String {
-        let path = self.child(&[STAGING, run_id, layer, table]);
-        format!("{}/", self.object_url(&path))
-    }
-
-    /// Publish files a cluster wrote under [`ObjectRoot::staging_url`]: each
-    /// is copied inside the store (no data passes through this process) to
-    /// a run-unique name in the table folder, then the manifest is written
-    /// and the staged copies are removed, as in [`ObjectRoot::publish`].
-    pub async fn publish_staged(
-        &self,
-        run_id: &str,
-        layer: &str,
-        table: &str,
-        rows: u64,
-    ) -> Result<()> {
-        let mut sources: Vec<ObjectPath> = self
-            .staged_parquet(run_id, layer, table)
-            .await?
-            .into_iter()
-            .map(|meta| meta.location)
-            .collect();
-        sources.sort();
-        let table_path = self.table_path(layer, table);
-        let mut files = Vec::new();
-        for (i, source) in sources.iter().enumerate() {
-            let unique = format!("part-{i:05}-{run_id}.parquet");
-            self.store
-                .copy(source, &table_path.clone().join(unique.as_str()))
-                .await?;
-            files.push(unique);
-        }
-        self.commit(&table_path, run_id, rows, files).await?;
-        self.discard_staged(run_id, layer, table).await
-    }
-
-    /// Keep exactly one attempt's files of what a cluster staged for a table.
-    ///
-    /// Ballista re-runs the tasks of a lost executor, including the one
-    /// task that writes a model's files (DataFusion's sink writes from one
-    /// partition, naming every file `<write_id>_<n>.parquet` with a fresh
-    /// `write_id` per attempt). The lost attempt's files, whole or partial,
-    /// stay next to the ones of the attempt that succeeded, and publishing
-    /// both would duplicate rows. So files are grouped by `write_id`, and the
-    /// group whose Parquet footers add up to the `rows` the sink reported is
-    /// kept; the others are deleted. No such group means the staged output
-    /// cannot be trusted: an error, and nothing is published.
-    pub async fn settle_staged(
-        &self,
-        run_id: &str,
-        layer: &str,
-        table: &str,
-        rows: u64,
-    ) -> Result<()> {
-        let files = self.staged_parquet(run_id, layer, table).await?;
-        let mut attempts: std::collections::BTreeMap<String, (u64, Vec<ObjectPath>)> =
-            Default::default();
-        for meta in files {
-            let name = meta.location.filename().unwrap_or_default();
-            let attempt = name.rsplit_once('_').map_or(name, |(id, _)| id).to_string();
-            let file_rows = parquet_rows(&self.store, &meta).await?;
-            let entry = attempts.entry(attempt).or_default();
-            entry.0 += file_rows;
-            entry.1.push(meta.location);
-        }
-        if attempts.len() <= 1 && attempts.values().all(|(n, _)| *n == rows) {
-            return Ok(());
-        }
-        let keep = attempts
-            .iter()
-            .find(|(_, (n, _))| *n == rows)
-            .map(|(id, _)| id.clone());
-        if rows > 0 && keep.is_none() {
-            return Err(Error::Cluster(format!(
-                "{layer}/{table}: the cluster reported {rows} rows, but no attempt's staged files                  hold that many ({}); an executor was probably lost while writing. Nothing was                  published; re-run the model",
-                attempts
-                    .iter()
-                    .map(|(id, (n, f))| format!("{id}: {n} rows in {} files", f.len()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        for (id, (_, paths)) in &attempts {
-            if Some(id) != keep.as_ref() {
-                tracing::warn!(table = %table, attempt = %id, files = paths.len(), "Removing files of a task attempt the cluster re-ran.");
-                for path in paths {
-                    self.store.delete(path).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The Parquet files a cluster staged for a table.
-    async fn staged_parquet(
-        &self,
-        run_id: &str,
-        layer: &str,
-        table: &str,
-    ) -> Result<Vec<object_store::ObjectMeta>> {
-        Ok(self
-            .store
-            .list(Some(&self.child(&[STAGING, run_id, layer, table])))
-            .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
-            .try_collect()
-            .await?)
-    }
-
-    /// Add a file of the driver's own to what a cluster staged for a table.
-    pub async fn stage_file(
-        &self,
-        run_id: &str,
-        layer: &str,
-        table: &str,
-        name: &str,
-        bytes: Vec<u8>,
-    ) -> Result<()> {
-        self.store
-            .put(
-                &self.child(&[STAGING, run_id, layer, table, name]),
-                PutPayload::from(bytes),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Remove what a cluster staged for one table (its tests failed).
-    pub async fn discard_staged(&self, run_id: &str, layer: &str, table: &str) -> Result<()> {
-        self.delete_prefix(&self.child(&[STAGING, run_id, layer, table]))
-            .await
-    }
-
-    /// Remove every staged file: called with the lock held, so anything
-    /// there was left by a run that died.
-    pub async fn clear_staging(&self) -> Result<()> {
-        self.delete_prefix(&self.child(&[STAGING])).await
-    }
-
-    async fn delete_prefix(&self, prefix: &ObjectPath) -> Result<()> {
+    pub(crate) async fn delete_prefix(&self, prefix: &ObjectPath) -> Result<()> {
         let paths: Vec<ObjectPath> = self
             .store
             .list(Some(prefix))
@@ -383,7 +240,7 @@ impl ObjectRoot {
 
     /// Steps (2) and (3) of publishing: the manifest listing `files`, then
     /// the removal of every file it does not list.
-    async fn commit(
+    pub(crate) async fn commit(
         &self,
         table_path: &ObjectPath,
         run_id: &str,
@@ -484,31 +341,6 @@ impl ObjectRoot {
     }
 }
 
-/// Rows of a Parquet object, from its footer alone (two small range reads).
-async fn parquet_rows(
-    store: &Arc<dyn ObjectStore>,
-    meta: &object_store::ObjectMeta,
-) -> Result<u64> {
-    let not_parquet = || Error::Cluster(format!("{}: not a whole Parquet file", meta.location));
-    if meta.size < 12 {
-        return Err(not_parquet());
-    }
-    // A Parquet file ends with the footer's length (4 bytes, LE) and `PAR1`.
-    let tail = store
-        .get_range(&meta.location, meta.size - 8..meta.size)
-        .await?;
-    if &tail[4..] != b"PAR1" {
-        return Err(not_parquet());
-    }
-    let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-    let start = meta.size.checked_sub(8 + length).ok_or_else(not_parquet)?;
-    let footer = store
-        .get_range(&meta.location, start..meta.size - 8)
-        .await?;
-    let metadata = ParquetMetaDataReader::decode_metadata(&footer)?;
-    Ok(u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0))
-}
-
 /// Stream a local file to the store: one PUT when small, multipart when large.
 async fn upload_file(store: &Arc<dyn ObjectStore>, from: &Path, to: &ObjectPath) -> Result<()> {
     let mut file = tokio::fs::File::open(from)
@@ -571,64 +403,4 @@ pub async fn download_prefix(url: &Url, local: &Path) -> Result<()> {
     }
     tracing::info!(input = %url, files = count, local = %local.display(), "Input downloaded.");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::arrow::array::{Int64Array, RecordBatch};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::parquet::arrow::ArrowWriter;
-
-    fn parquet(rows: i64) -> Vec<u8> {
-        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(Int64Array::from_iter_values(0..rows))],
-        )
-        .unwrap();
-        let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
-        bytes
-    }
-
-    #[tokio::test]
-    async fn only_the_attempt_matching_the_reported_rows_stays_staged() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = ObjectRoot::new(Url::from_directory_path(dir.path()).unwrap()).unwrap();
-        // A lost attempt (partial), a re-run that completed, and a complete duplicate.
-        for (name, rows) in [
-            ("cc_0.parquet", 1),
-            ("aa_0.parquet", 3),
-            ("bb_0.parquet", 2),
-            ("bb_1.parquet", 1),
-        ] {
-            root.stage_file("r1", "gold", "t", name, parquet(rows))
-                .await
-                .unwrap();
-        }
-        let err = root
-            .settle_staged("r1", "gold", "t", 5)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("reported 5 rows") && err.contains("re-run"),
-            "{err}"
-        );
-
-        root.settle_staged("r1", "gold", "t", 3).await.unwrap();
-        let left: Vec<String> = root
-            .store
-            .list(Some(&root.child(&[STAGING, "r1", "gold", "t"])))
-            .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
-            .try_collect()
-            .await
-            .unwrap();
-        assert_eq!(left, vec!["aa_0.parquet".to_string()]);
-        // One attempt with the right rows: nothing to do, nothing removed.
-        root.settle_staged("r1", "gold", "t", 3).await.unwrap();
-    }
 }

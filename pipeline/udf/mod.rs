@@ -37,9 +37,36 @@ use datafusion::prelude::SessionContext;
 
 use twox_hash::xxhash3_128::Hasher as Xxh3;
 
-use crate::engine::{RunContext, date32};
+use chrono::{Datelike, NaiveDate};
+
+use crate::config::Config;
 
 type FnResult = Result<ColumnarValue, DataFusionError>;
+
+/// Run-wide facts the SQL functions expose.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub as_of: NaiveDate,
+    /// Numeric variables, read with `param('<name>')`.
+    pub variables: BTreeMap<String, f64>,
+    /// Text variables, read with `setting('<name>')`.
+    pub text_variables: BTreeMap<String, String>,
+}
+
+impl RunContext {
+    pub fn new(as_of: NaiveDate, config: &Config) -> Self {
+        RunContext {
+            as_of,
+            variables: config.variables.as_map(),
+            text_variables: config.variables.text_map(),
+        }
+    }
+}
+
+/// Days since the Unix epoch of a date (Date32's representation).
+pub fn date32(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163
+}
 
 /// Register every function on `ctx`.
 pub fn register(ctx: &SessionContext, run: &RunContext) {
@@ -103,7 +130,7 @@ pub fn pure_aggregates() -> Vec<datafusion::logical_expr::AggregateUDF> {
 
 /// The functions whose result depends only on their arguments. These are
 /// the ones a Ballista scheduler and its executors register
-/// (`crate::distributed`): `as_of_date()`, `param()` and `setting()` take
+/// (`crate::cluster`): `as_of_date()`, `param()` and `setting()` take
 /// constant arguments and are folded into literals while the driver plans
 /// a query, so they never reach the cluster.
 pub fn pure_functions() -> Vec<ScalarUDF> {

@@ -56,7 +56,12 @@ pub fn round_half_away(x: f64, digits: i64) -> Result<f64, DataFusionError> {
     let text = format!("{:.14e}", x.abs());
     let (mantissa, exponent) = text
         .split_once('e')
-        .and_then(|(m, e)| Some((m.replace('.', "").parse::<u64>().ok()?, e.parse::<i64>().ok()?)))
+        .and_then(|(m, e)| {
+            Some((
+                m.replace('.', "").parse::<u64>().ok()?,
+                e.parse::<i64>().ok()?,
+            ))
+        })
         .ok_or_else(|| DataFusionError::Internal(format!("round_half_away: cannot read {text}")))?;
     // Scale so that the wanted last digit is the units digit.
     let shift = exponent - 14 + digits;
@@ -70,7 +75,11 @@ pub fn round_half_away(x: f64, digits: i64) -> Result<f64, DataFusionError> {
         let divisor = 10u64.pow(drop);
         let (kept, rest) = (mantissa / divisor, mantissa % divisor);
         // `rest` and `divisor - rest` cannot overflow: both are below 10^19.
-        if rest >= divisor - rest { kept + 1 } else { kept }
+        if rest >= divisor - rest {
+            kept + 1
+        } else {
+            kept
+        }
     };
     let rounded: f64 = format!("{units}e-{digits}")
         .parse()
@@ -85,10 +94,13 @@ mod tests {
     #[test]
     fn exact_decimal_ties_round_away_from_zero() {
         // The ties of gold_product_health_score: the float is just below the tie.
-        let a = 10.0 * (0.5 * 0.22 + 0.3 * 4.25 / 5.0 + 0.2);
+        let a: f64 = 10.0 * (0.5 * 0.22 + 0.3 * 4.25 / 5.0 + 0.2);
         let b = 10.0 * (0.5 * 0.39 + 0.3 * (11.0 / 3.0) / 5.0 + 0.0);
         let c = 10.0 * (0.5 * 0.26 + 0.3 * 4.25 / 5.0 + 0.2);
-        assert!(a < 5.65 && (a * 10.0).round() / 10.0 == 5.6, "the float case: {a}");
+        assert!(
+            a < 5.65 && (a * 10.0).round() / 10.0 == 5.6,
+            "the float case: {a}"
+        );
         assert_eq!(round_half_away(a, 1).unwrap(), 5.7);
         assert_eq!(round_half_away(b, 1).unwrap(), 4.2);
         assert_eq!(round_half_away(c, 1).unwrap(), 5.9, "{c}");

@@ -1,17 +1,7 @@
 -- silver_dim_users: one row per user_id (grain), the last occurrence by source
 -- file name and line. segment_name is Individuals (1) or Sellers (2); any
 -- other or empty segment is unknown (NULL). Dimension: no as-of filter.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by user_id
-            order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_dim_users
-),
-
-final as (
+with final as (
     select
         user_id,
         case when segment in (1, 2) then segment end as segment,
@@ -20,8 +10,7 @@ final as (
             when 2 then 'Sellers'
         end as segment_name,
         rubro
-    from ranked
-    where version_rank = 1
+    from {{ latest_rows('bronze_dim_users') }} as latest
 )
 
 select * from final

@@ -6,23 +6,12 @@
 --   control when bucket < control_share × 10000, else treatment.
 -- The bucket depends only on the salt and the user, so a user never changes
 -- group when other users arrive.
-with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by user_id
-            order by _source_file desc, _source_line desc
-        ) as version_rank
-    from bronze_lk_onboarding
-),
-
-onboarded as (
+with onboarded as (
     select
         *,
         murmur3_x86_32(concat(setting('ab_salt'), '/', cast(user_id as varchar))) % 10000 as ab_bucket
-    from ranked
-    where version_rank = 1
-      and first_login_dt <= as_of_date()
+    from {{ latest_rows('bronze_lk_onboarding') }} as latest
+    where first_login_dt <= as_of_date()
 ),
 
 final as (

@@ -20,9 +20,9 @@
 //! Step 3 (10/100 against 18/120) and exp-b the same way; at step 1 both
 //! sides convert 100 %, the pooled variance is 0 and z/p are NULL.
 
-use crate::common::*;
+use crate::support::*;
 
-async fn run_amplitude() -> (tempfile::TempDir, medallion::runner::RunResults) {
+async fn run_amplitude() -> (tempfile::TempDir, medallion::run::RunResults) {
     let out = tempfile::tempdir().unwrap();
     let results = run_selected(
         config(&fixture("amplitude"), out.path()),

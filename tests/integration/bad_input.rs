@@ -2,9 +2,9 @@
 //! column) or quarantines the row, as SPEC §1.1 says.
 
 use medallion::ingest::{self, IngestOptions, IngestReport};
-use medallion::runner::Status;
+use medallion::run::Status;
 
-use crate::common::*;
+use crate::support::*;
 
 fn options() -> IngestOptions {
     IngestOptions {
@@ -34,7 +34,7 @@ fn ingest_bytes(
 }
 
 fn message(result: Result<IngestReport, medallion::Error>) -> String {
-    medallion::runner::error_chain(&result.unwrap_err())
+    medallion::error::error_chain(&result.unwrap_err())
 }
 
 #[test]

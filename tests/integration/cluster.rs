@@ -22,8 +22,8 @@ use object_store::ObjectStore;
 
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::common::{copy_tree, gold_contents, project_root};
-use crate::s3::{Moto, check_tables, keys, read_bytes, read_json, start_moto, stdout};
+use crate::support::moto::{Moto, check_tables, keys, read_bytes, read_json, start_moto, stdout};
+use crate::support::{copy_tree, gold_contents, project_root};
 
 /// Scheduler and executors, killed on drop.
 struct Cluster {
@@ -182,7 +182,7 @@ fn differences(
 
 #[tokio::test]
 async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_executor() {
-    let Some(moto) = start_moto() else { return };
+    let moto = start_moto();
     let store = moto.bucket("cluster").await;
     let logs = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();

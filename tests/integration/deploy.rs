@@ -10,7 +10,7 @@ use clap::Parser;
 use medallion::cli::Cli;
 use serde_yaml_ng::Value;
 
-use crate::common::project_root;
+use crate::support::project_root;
 
 fn compose() -> Value {
     let text = std::fs::read_to_string(project_root().join("docker-compose.yml")).unwrap();

@@ -19,7 +19,7 @@
 use datafusion::arrow::array::Float64Array;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-use crate::common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn engagement_gold_tables_match_hand_computed_values() {

@@ -92,7 +92,7 @@ async fn fetch(server: &MockServer, dir: &Path, variants: &str, timeout_seconds:
 fn assert_secret_absent(output: &Output, dir: &Path) {
     let mut everything = String::from_utf8_lossy(&output.stdout).into_owned();
     everything.push_str(&String::from_utf8_lossy(&output.stderr));
-    for (_, bytes) in crate::common::snapshot(&dir.join("funnels")) {
+    for (_, bytes) in crate::support::snapshot(&dir.join("funnels")) {
         everything.push_str(&String::from_utf8_lossy(&bytes));
     }
     assert!(!everything.is_empty());
@@ -173,7 +173,7 @@ async fn rate_limited_request_waits_for_retry_after_then_succeeds() {
     assert_eq!(envelope["response"], funnel_body(47));
     assert_eq!(envelope["variant"], "treatment");
     assert_eq!(envelope["start"], "2026-10-01");
-    let parsed = medallion::ingest::amplitude::parse_envelope(&bytes).unwrap();
+    let parsed = medallion::ingest::envelope::parse_envelope(&bytes).unwrap();
     assert_eq!(parsed.funnels[0].cumulative, [47, 20, 5]);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
@@ -362,5 +362,5 @@ async fn killed_fetch_leaves_only_whole_envelopes() {
     // that a reader could take for an envelope.
     assert_eq!(envelope_files(dir.path()), [control]);
     let bytes = std::fs::read(dir.path().join("funnels").join(control)).unwrap();
-    medallion::ingest::amplitude::parse_envelope(&bytes).unwrap();
+    medallion::ingest::envelope::parse_envelope(&bytes).unwrap();
 }

@@ -10,16 +10,45 @@
 //! and products, CRLF line ends and a shuffled upper-case header, and a
 //! malformed row of each kind (field count, type, NULL key, range, set).
 
-use crate::common::*;
+use crate::support::*;
 
 const AS_OF: &str = "2026-10-31";
 
+/// The shop fixture run once for the whole test binary (as-of [`AS_OF`]);
+/// every golden test reads its output.
+fn shop_run() -> &'static std::path::Path {
+    &shop().0
+}
+
+/// The results of [`shop_run`].
+fn shop_results() -> &'static medallion::run::RunResults {
+    &shop().1
+}
+
+fn shop() -> &'static (std::path::PathBuf, medallion::run::RunResults) {
+    static OUTPUT: std::sync::OnceLock<(std::path::PathBuf, medallion::run::RunResults)> =
+        std::sync::OnceLock::new();
+    OUTPUT.get_or_init(|| {
+        let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("golden-shop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let config = config(&fixture("shop"), &out);
+        // Its own runtime: each test has one, and this run outlives the first.
+        let results = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(run(config, AS_OF))
+        })
+        .join()
+        .unwrap();
+        assert!(results.outcome().is_ok(), "{}", results.summary_table());
+        (out, results)
+    })
+}
+
 #[tokio::test]
 async fn ecommerce_gold_tables_match_hand_computed_values() {
-    let out = tempfile::tempdir().unwrap();
-    let results = run(config(&fixture("shop"), out.path()), AS_OF).await;
-    assert!(results.outcome().is_ok(), "{}", results.summary_table());
-    let o = out.path();
+    let o = shop_run();
 
     // Revenue orders (shipped/delivered, on or before the as-of date in UTC):
     // 1 (c1, 900.00 = 1000 × 0.9), 2 (c1, 40.00), 3 (c2, 50.00), 4 (c3, 200.00),
@@ -142,10 +171,8 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
 
 #[tokio::test]
 async fn gold_columns_have_the_storage_types_of_the_spec() {
-    let out = tempfile::tempdir().unwrap();
-    let results = run(config(&fixture("shop"), out.path()), AS_OF).await;
-    assert!(results.outcome().is_ok(), "{}", results.summary_table());
-    let schema = table_schema(out.path(), "gold", "gold_customer_analytics").await;
+    let out = shop_run();
+    let schema = table_schema(out, "gold", "gold_customer_analytics").await;
     for expected in [
         "customer_id: Int64",
         "total_orders: Int64",
@@ -162,13 +189,13 @@ async fn gold_columns_have_the_storage_types_of_the_spec() {
             "{expected} not in {schema:?}"
         );
     }
-    let schema = table_schema(out.path(), "gold", "gold_sales_monthly").await;
+    let schema = table_schema(out, "gold", "gold_sales_monthly").await;
     assert!(schema.contains(&"month: Date32".to_string()), "{schema:?}");
     assert!(
         schema.contains(&"mom_revenue_growth_percent: Float64".to_string()),
         "{schema:?}"
     );
-    let schema = table_schema(out.path(), "bronze", "bronze_orders").await;
+    let schema = table_schema(out, "bronze", "bronze_orders").await;
     for expected in [
         "order_date: Timestamp(µs, \"UTC\")",
         "shipping_cost: Decimal128(18, 2)",
@@ -184,11 +211,9 @@ async fn gold_columns_have_the_storage_types_of_the_spec() {
 
 #[tokio::test]
 async fn quarantine_keeps_every_unusable_row_with_file_line_and_reason() {
-    let out = tempfile::tempdir().unwrap();
-    let results = run(config(&fixture("shop"), out.path()), AS_OF).await;
-    assert!(results.outcome().is_ok(), "{}", results.summary_table());
+    let out = shop_run();
     let q = |source: &'static str| {
-        let o = out.path().to_path_buf();
+        let o = out.to_path_buf();
         async move {
             table_rows(
                 &o,
@@ -243,7 +268,7 @@ async fn quarantine_keeps_every_unusable_row_with_file_line_and_reason() {
         )
     );
     let raw = table_rows(
-        out.path(),
+        out,
         "_quarantine",
         "customers",
         Some("select raw_values from customers where _source_line = 15"),
@@ -251,6 +276,7 @@ async fn quarantine_keeps_every_unusable_row_with_file_line_and_reason() {
     .await;
     assert_eq!(raw, vec!["13,too,few,fields@example.com"]);
 
+    let results = shop_results();
     let by_name = |name: &str| {
         results
             .models

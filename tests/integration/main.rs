@@ -4,7 +4,6 @@ mod amplitude;
 mod bad_input;
 #[cfg(feature = "distributed")]
 mod cluster;
-mod common;
 mod deploy;
 mod engagement;
 mod fetch;
@@ -13,3 +12,4 @@ mod onboarding;
 mod operations;
 mod publish;
 mod s3;
+mod support;

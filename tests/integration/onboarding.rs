@@ -13,7 +13,7 @@
 //! 2 → 5348, 3 → 9621, 4 → 486, 7 → 9544, 8 → 308, 10 → 3174, 12 → 5609;
 //! below 5000 is control. Statistics were computed with SciPy 1.17.1.
 
-use crate::common::*;
+use crate::support::*;
 
 fn onboarding_config(
     output: &std::path::Path,

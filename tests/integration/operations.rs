@@ -5,11 +5,12 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::process::Command;
 
-use medallion::audit::{Severity, TestStatus};
-use medallion::catalog::Layer;
-use medallion::runner::Status;
+use medallion::audit::TestStatus;
+use medallion::models::Layer;
+use medallion::models::sidecar::Severity;
+use medallion::run::Status;
 
-use crate::common::*;
+use crate::support::*;
 
 fn append(path: &std::path::Path, text: &str) {
     OpenOptions::new()
@@ -130,7 +131,7 @@ async fn selection_runs_exactly_what_was_asked() {
 
     let full = run(cfg(), "2026-10-31").await;
     assert!(full.outcome().is_ok());
-    let names = |r: &medallion::runner::RunResults| {
+    let names = |r: &medallion::run::RunResults| {
         let mut n: Vec<String> = r.models.iter().map(|m| m.name.clone()).collect();
         n.sort();
         n
@@ -159,7 +160,11 @@ async fn selection_runs_exactly_what_was_asked() {
     let built = one.models[0].duration_seconds;
     assert!(built < 1e6, "a real duration: {built}");
     for (model, s) in &seconds {
-        let expected = if model == "gold_sales_daily" { built } else { 1e6 };
+        let expected = if model == "gold_sales_daily" {
+            built
+        } else {
+            1e6
+        };
         assert!(
             (s - expected).abs() < 1e-9,
             "{model}: {s} (only the built model's duration changes)"
@@ -193,7 +198,7 @@ async fn selection_runs_exactly_what_was_asked() {
             .iter()
             .all(|m| m.layer == Layer::Silver && m.status == Status::Success)
     );
-    let dag = medallion::runner::load_dag(&cfg()).unwrap();
+    let dag = medallion::models::load_dag(&cfg().models).unwrap();
     assert_eq!(silver.models.len(), dag.by_layer()[&Layer::Silver].len());
     assert_eq!(
         snapshot(&out.path().join("gold")),
@@ -249,4 +254,67 @@ async fn re_running_an_old_as_of_date_reproduces_its_gold_tables() {
     assert_ne!(september, october);
     assert!(run(cfg(), "2026-09-30").await.outcome().is_ok());
     assert_eq!(gold_contents(out.path()).await, september);
+}
+
+/// Re-running a night two weeks before the data ends: rows dated after the
+/// as-of date (products created later included) never leak into a score,
+/// so every data test of every model passes.
+#[tokio::test]
+async fn an_older_night_reruns_with_every_data_test_passing() {
+    let data = tempfile::tempdir().unwrap();
+    medallion::generate::generate(&medallion::generate::GenerateOptions {
+        scale: 0.1,
+        seed: 42,
+        out: data.path().to_path_buf(),
+        dirty_rate: 0.01,
+        end_date: as_of("2026-10-31"),
+    })
+    .unwrap();
+    // Warn-severity tests count dirty rows by design; an older night may
+    // only fail those the last night fails too.
+    let failing = |results: &medallion::run::RunResults| -> Vec<String> {
+        let mut failing: Vec<String> = results
+            .models
+            .iter()
+            .flat_map(|m| {
+                assert_eq!(m.status, Status::Success, "{}: {:?}", m.name, m.error);
+                m.tests.iter().map(move |t| (m, t))
+            })
+            .filter(|(_, t)| t.status != TestStatus::Pass)
+            .map(|(m, t)| {
+                assert_eq!(t.severity, Severity::Warn, "{} {}", m.name, t.name);
+                format!("{} {}", m.name, t.name)
+            })
+            .collect();
+        failing.sort();
+        failing
+    };
+    let last = tempfile::tempdir().unwrap();
+    let last_night = failing(&run(config(data.path(), last.path()), "2026-10-31").await);
+    let out = tempfile::tempdir().unwrap();
+    let older = "2026-10-17";
+    let older_night = failing(&run(config(data.path(), out.path()), older).await);
+    for test in &older_night {
+        assert!(last_night.contains(test), "{test} fails only on the older night");
+    }
+    // The case is really there: products created after the as-of date exist,
+    // and none of them is ranked.
+    let later = table_rows(
+        out.path(),
+        "bronze",
+        "bronze_products",
+        Some(&format!(
+            "select count(*) from bronze_products where created_at > date '{older}'"
+        )),
+    )
+    .await;
+    assert_ne!(later, vec!["0".to_string()], "{later:?}");
+    let ranked_later = table_rows(
+        out.path(),
+        "gold",
+        "gold_product_rankings",
+        Some("select count(*) > 0, max(freshness_score) <= 1.0 from gold_product_rankings"),
+    )
+    .await;
+    assert_eq!(ranked_later, vec!["true | true".to_string()]);
 }

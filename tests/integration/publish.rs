@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use medallion::storage::{Layout, LockHolder, RunLock, host_name};
 
-use crate::common::*;
+use crate::support::*;
 
 fn published(output: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     ["bronze", "silver", "gold", "_quarantine"]
@@ -50,7 +50,7 @@ async fn a_failing_model_keeps_its_previous_version_and_skips_dependants() {
             .unwrap()
             .status
     };
-    use medallion::runner::Status;
+    use medallion::run::Status;
     assert_eq!(status("silver_order_totals"), Status::Error);
     for dependant in [
         "gold_customer_analytics",
@@ -115,7 +115,7 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
     };
     let lock = RunLock::acquire(&Layout::new(out.path()), &holder).unwrap();
     let started = Instant::now();
-    let err = medallion::runner::run(medallion::runner::RunRequest {
+    let err = medallion::run::run(medallion::run::RunRequest {
         config: config(&fixture("shop"), out.path()),
         as_of: as_of("2026-10-31"),
         select: vec![],

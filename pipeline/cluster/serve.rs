@@ -1,4 +1,4 @@
-//! Scale-out on Apache DataFusion Ballista (cargo feature `distributed`).
+//! The cluster's processes (cargo feature `distributed`, on by default).
 //!
 //! One binary serves every role, so every role has medallion's SQL functions:
 //! - the driver (`medallion run --engine ballista`) plans each silver and
@@ -16,18 +16,89 @@
 //!
 //! Without the feature, the same functions exist and say how to get it.
 
-use crate::cli::{ExecutorArgs, SchedulerArgs};
+use std::path::PathBuf;
+
+use clap::Args;
+
 #[cfg(not(feature = "distributed"))]
 use crate::error::{Error, Result};
 
 #[cfg(feature = "distributed")]
 pub use cluster::{connect, serve_executor, serve_scheduler};
 
+/// `medallion scheduler`: a Ballista scheduler.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+
+    /// Port for clients and executors.
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+
+    /// Host name under which clients reach this scheduler.
+    #[arg(long, default_value = "localhost")]
+    pub external_host: String,
+
+    /// Seconds without a heartbeat after which an executor counts as lost and
+    /// its tasks are run elsewhere.
+    #[arg(long, default_value_t = 60)]
+    pub executor_timeout_seconds: u64,
+}
+
+/// `medallion executor`: a Ballista executor.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with, df://host:port.
+    #[arg(
+        long,
+        default_value = "df://localhost:50050",
+        env = "MEDALLION_SCHEDULER"
+    )]
+    pub scheduler: String,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+
+    /// Host name under which the scheduler and other executors reach this one
+    /// [default: this machine's address as the scheduler sees it].
+    #[arg(long)]
+    pub external_host: Option<String>,
+
+    /// Port serving shuffle data (Arrow Flight) to other executors.
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+
+    /// Port receiving tasks from the scheduler.
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+
+    /// Tasks run at once; 0 = one per CPU core.
+    #[arg(long, default_value_t = 0)]
+    pub concurrent_tasks: usize,
+
+    /// Folder for shuffle files [default: a new temporary folder].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+
+    /// Seconds between heartbeats to the scheduler; keep it well under the
+    /// scheduler's --executor-timeout-seconds.
+    #[arg(long, default_value_t = 10)]
+    pub heartbeat_seconds: u64,
+
+    /// Memory for this executor's operators in MiB, split among its tasks and
+    /// spilling to disk beyond it; 0 = unlimited.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_limit_mb: u64,
+}
+
 #[cfg(not(feature = "distributed"))]
 fn not_built(role: &str) -> Error {
     Error::Config(format!(
         "`medallion {role}` needs a medallion built with the `distributed` feature: \
-         cargo build --release --features distributed"
+         cargo build --release (the `distributed` feature is on by default)"
     ))
 }
 

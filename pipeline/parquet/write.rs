@@ -7,21 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::Column;
-use datafusion::common::config::TableParquetOptions;
 use datafusion::dataframe::DataFrame;
-use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::logical_expr::{Expr, cast as cast_expr};
 use datafusion::parquet::arrow::{ArrowWriter, AsyncArrowWriter};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 
+use super::policy::properties_for;
 use crate::error::{Error, Result};
-use crate::storage;
 
 /// The type a column is stored as: plain `Utf8`, `Int64` counts, `Float64`
 /// rates, `Timestamp(µs, "UTC")`; decimals, dates and booleans as they are.
@@ -89,56 +85,11 @@ pub async fn write_dataframe(df: DataFrame, dir: &Path, props: &WriterProperties
     Ok(rows)
 }
 
-/// Run `df` on a Ballista cluster and have its executors write the result
-/// as Parquet files under `url` (an `s3://…/` folder), with the storage types
-/// of [`storage_type`] and the given encoding. Returns the rows written and
-/// the schema written. An empty result leaves no file at all (DataFusion
-/// writes files per non-empty partition): see [`empty_parquet`].
-pub async fn write_on_cluster(
-    df: DataFrame,
-    url: &str,
-    options: TableParquetOptions,
-) -> Result<(u64, SchemaRef)> {
-    let schema = df.schema().clone();
-    // Cast in the plan, so the executors write storage types directly.
-    let columns: Vec<Expr> = schema
-        .iter()
-        .map(|(qualifier, field)| {
-            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-            let target = storage_type(field.data_type());
-            if &target == field.data_type() {
-                column
-            } else {
-                cast_expr(column, target).alias(field.name())
-            }
-        })
-        .collect();
-    let df = df.select(columns)?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut options = options;
-    storage::options_for(&mut options, &schema);
-    let written = df
-        .write_parquet(url, DataFrameWriteOptions::new(), Some(options))
-        .await?;
-    // The sink answers with one row: the number of rows it wrote.
-    let mut rows = 0;
-    for batch in &written {
-        if let Some(counts) = batch
-            .columns()
-            .first()
-            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-        {
-            rows += counts.iter().flatten().sum::<u64>();
-        }
-    }
-    Ok((rows, schema))
-}
-
 /// A Parquet file with `schema` and no rows: what an empty table is made
 /// of, so that readers still see its columns.
 pub fn empty_parquet(schema: &SchemaRef, props: &WriterProperties) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    let props = storage::properties_for(props, schema);
+    let props = properties_for(props, schema);
     let writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(props))?;
     writer.close()?;
     Ok(bytes)
@@ -187,6 +138,6 @@ async fn open(
     Ok(AsyncArrowWriter::try_new(
         file,
         schema.clone(),
-        Some(storage::properties_for(props, schema)),
+        Some(properties_for(props, schema)),
     )?)
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod amplitude;
+
 use crate::error::{Error, Result};
 
 /// The name of the config file looked up in the working directory.
@@ -42,8 +44,7 @@ pub struct Config {
     /// Memory DataFusion's operators may hold, in MiB, shared by the models
     /// running at once; sorts, joins and aggregations spill to disk beyond
     /// it (hash joins and partial aggregations cannot spill and fail
-    /// instead). 0 = no limit. Default 6144, which keeps a scale-10 run
-    /// under 8 GB of RSS.
+    /// instead). 0 = no limit. Default 6144.
     pub memory_limit_mb: usize,
     /// How operators share `memory_limit_mb`: `greedy`, first come first
     /// served up to the limit (the default, as in datafusion-cli), or
@@ -71,7 +72,7 @@ pub struct Config {
     /// Business variables used by the SQL models (SPEC §3).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
-    pub amplitude: crate::fetch::amplitude::AmplitudeConfig,
+    pub amplitude: amplitude::AmplitudeConfig,
 }
 
 impl Default for Config {
@@ -120,7 +121,7 @@ pub enum MemoryPoolKind {
     Greedy,
     /// Each spilling operator gets an equal share, so one cannot take
     /// memory another will need; it spills at its share even when the rest
-    /// is unused (scale 10: 153 s against 105 s with `greedy`).
+    /// is unused.
     Fair,
 }
 

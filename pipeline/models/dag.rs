@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::catalog::{Layer, Model};
+use super::model::Model;
 use crate::error::{Error, Result};
+use crate::layer::Layer;
 
 /// A validated DAG of models.
 #[derive(Debug, Clone)]
@@ -224,7 +225,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::ModelKind;
+    use crate::models::ModelKind;
 
     fn model(name: &str, layer: Layer, deps: &[&str]) -> Model {
         Model {

@@ -1,5 +1,8 @@
-//! Helpers: run the pipeline on a fixture into a temp output root and read
-//! tables back as sorted text rows (never Parquet bytes).
+//! Shared test support: fixtures, runs of the pipeline into a temporary
+//! output root, tables read back as text with a header row and sorted rows
+//! (never Parquet bytes), and the S3 server (`moto`).
+
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +12,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use medallion::config::Config;
-use medallion::runner::{self, RunRequest, RunResults};
+use medallion::run::{self, RunRequest, RunResults};
 
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -46,9 +49,9 @@ pub async fn run_selected(
     config: Config,
     date: &str,
     select: &[&str],
-    layer: Option<medallion::catalog::Layer>,
+    layer: Option<medallion::models::Layer>,
 ) -> medallion::Result<RunResults> {
-    runner::run(RunRequest {
+    run::run(RunRequest {
         config,
         as_of: as_of(date),
         select: select.iter().map(|s| s.to_string()).collect(),

@@ -1,0 +1,188 @@
+//! The typed columns CSV ingestion fills: parsed cells, Arrow builders per
+//! column type, the lineage columns, the Parquet sink of a staged table and
+//! the counter of repeated primary keys.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use csv::ByteRecord;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use twox_hash::xxhash3_128::Hasher as Xxh3;
+
+use super::files::IngestOptions;
+use super::sources::ColType;
+use crate::error::{Error, Result};
+use crate::udf::repeated::Buckets;
+
+/// A parsed field: strings stay in the record and are re-read on append.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Dec(i128),
+    /// The trimmed text's byte range in `ByteRecord::as_slice()`.
+    Str(usize, usize),
+    Date(i32),
+    Ts(i64),
+    Bool(bool),
+}
+
+pub enum Builder {
+    Int(Int64Builder),
+    Dec(Decimal128Builder),
+    Str(StringBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+    Bool(BooleanBuilder),
+}
+
+impl Builder {
+    pub fn new(ty: ColType) -> Result<Self> {
+        Ok(match ty {
+            ColType::Int => Builder::Int(Int64Builder::new()),
+            ColType::Dec(scale) => {
+                Builder::Dec(Decimal128Builder::new().with_precision_and_scale(18, scale)?)
+            }
+            ColType::Str => Builder::Str(StringBuilder::new()),
+            ColType::Date => Builder::Date(Date32Builder::new()),
+            ColType::Ts => Builder::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            ColType::Bool => Builder::Bool(BooleanBuilder::new()),
+        })
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Dec(b) => Arc::new(b.finish()),
+            Builder::Str(b) => Arc::new(b.finish()),
+            Builder::Date(b) => Arc::new(b.finish()),
+            Builder::Ts(b) => Arc::new(b.finish()),
+            Builder::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Rows of one output table (bronze or quarantine) on their way to Parquet.
+pub struct TableSink {
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+}
+
+impl TableSink {
+    pub fn create(dir: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+        let path = dir.join("part-00000.parquet");
+        let file =
+            File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
+        let props = crate::parquet::properties_for(props, &schema);
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        Ok(TableSink { schema, writer })
+    }
+
+    pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        if batch.num_rows() > 0 {
+            self.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    pub fn close(self) -> Result<()> {
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
+/// Lineage columns shared by the bronze and quarantine tables.
+pub struct Lineage {
+    file: StringBuilder,
+    line: Int64Builder,
+    /// Rows appended since the last `finish`.
+    pub rows: usize,
+}
+
+impl Lineage {
+    pub fn new() -> Self {
+        Lineage {
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn append(&mut self, file: &str, line: u64) {
+        self.file.append_value(file);
+        self.line
+            .append_value(i64::try_from(line).unwrap_or(i64::MAX));
+        self.rows += 1;
+    }
+
+    pub fn finish(&mut self, opts: &IngestOptions) -> Vec<ArrayRef> {
+        let n = std::mem::take(&mut self.rows);
+        let ingested = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut ingested = ingested;
+        let mut run = StringBuilder::with_capacity(n, n * opts.run_id.len());
+        for _ in 0..n {
+            ingested.append_value(opts.ingested_at);
+            run.append_value(&opts.run_id);
+        }
+        vec![
+            Arc::new(self.file.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(ingested.finish()),
+            Arc::new(run.finish()),
+        ]
+    }
+}
+
+/// Counts repeated primary keys while the rows stream by (SPEC §1.2: "the
+/// count of dropped duplicates is reported"), instead of aggregating the
+/// written table a second time.
+///
+/// Each key is hashed to 128 bits (XXH3) of which 72 are kept: the top 8
+/// choose one of the 256 [`Buckets`], the low 64 are appended to it (the
+/// value `key_hash()` gives a text key): appending to bucket ends stays in
+/// the CPU's first-level cache, where one hash set of millions of keys does
+/// not (docs/performance.md). Two different keys count as one with
+/// probability about n²/2⁷³, 10⁻⁷ for 50 million keys.
+pub struct KeyCounter {
+    /// Position of the primary key among the source's columns.
+    column: usize,
+    hashes: Buckets,
+}
+
+impl KeyCounter {
+    pub fn new(column: usize) -> Self {
+        KeyCounter {
+            column,
+            hashes: Buckets::default(),
+        }
+    }
+
+    /// Record the key of an accepted row, parsed into `cells`.
+    pub fn add(&mut self, cells: &[Cell], record: &ByteRecord) {
+        let hash = match cells[self.column] {
+            Cell::Int(v) => Xxh3::oneshot(&v.to_le_bytes()),
+            // The same trimmed bytes that append_row stores.
+            Cell::Str(start, end) => Xxh3::oneshot(&record.as_slice()[start..end]),
+            // A primary key is never empty (parse_cell quarantines that row),
+            // and every primary key of SPEC §1 is an integer or a string.
+            _ => return,
+        };
+        let bucket = (hash >> (128 - Buckets::BUCKET_BITS)) as usize;
+        self.hashes.push(bucket, hash as u64);
+    }
+
+    /// Rows whose key an earlier row already had.
+    pub fn repeated(self) -> u64 {
+        self.hashes.repeats()
+    }
+}

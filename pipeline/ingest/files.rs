@@ -1,0 +1,95 @@
+//! The files of a CSV source, the settings of one ingestion and what it
+//! reports.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// Settings of one ingestion.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub batch_rows: usize,
+    pub run_id: String,
+    /// `_ingested_at` of every row of this run, µs since the epoch (UTC).
+    pub ingested_at: i64,
+    pub writer_properties: WriterProperties,
+}
+
+/// What one source ingestion produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub files: usize,
+    pub rows: u64,
+    pub quarantined: u64,
+    /// Rows whose primary key an earlier row already had (silver drops them).
+    pub duplicate_keys: u64,
+}
+
+impl IngestReport {
+    /// Fail the source when its quarantined share exceeds `max_fraction` (SPEC §1.1).
+    pub fn check_bad_fraction(&self, source: &str, max_fraction: f64) -> Result<()> {
+        let total = self.rows + self.quarantined;
+        if total == 0 {
+            return Ok(());
+        }
+        let fraction = self.quarantined as f64 / total as f64;
+        if fraction > max_fraction {
+            return Err(Error::Source {
+                source_name: source.to_string(),
+                message: format!(
+                    "{} of {} rows ({:.1} %) were quarantined, above max_bad_row_fraction {}; \
+                     see _quarantine/{source}/ for each row's reason, fix the input or raise the limit",
+                    self.quarantined,
+                    total,
+                    fraction * 100.0,
+                    max_fraction
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One input file of a source: its path and the name recorded in `_source_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// Path relative to the input directory, `/`-separated (`orders.csv`, `bt_users_transactions/2026-11-21.csv`).
+    pub name: String,
+}
+
+/// The files of a source: `<input>/<source>.csv` and/or every `*.csv` of
+/// `<input>/<source>/`, in file-name order (the order duplicates are resolved in).
+pub fn discover(input: &Path, source: &str) -> Result<Vec<InputFile>> {
+    let mut files = Vec::new();
+    let single = input.join(format!("{source}.csv"));
+    if single.is_file() {
+        files.push(InputFile {
+            path: single,
+            name: format!("{source}.csv"),
+        });
+    }
+    let dir = input.join(source);
+    if dir.is_dir() {
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list source folder", &dir, e))?;
+        let mut daily = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list source folder", &dir, e))?;
+            let path = entry.path();
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let hidden = file_name.starts_with('.') || file_name.starts_with('_');
+            if path.is_file() && !hidden && file_name.to_ascii_lowercase().ends_with(".csv") {
+                daily.push(InputFile {
+                    path,
+                    name: format!("{source}/{file_name}"),
+                });
+            }
+        }
+        daily.sort_by(|a, b| a.name.cmp(&b.name));
+        files.extend(daily);
+    }
+    Ok(files)
+}

@@ -1,0 +1,204 @@
+//! SQL macros: text a model writes as `{{ name('arg') }}`, expanded before
+//! the model is parsed, so logic shared by many models is written once.
+//!
+//! `{{ latest_rows('bronze_<source>') }}` is the de-duplication of a bronze
+//! table as its declaration says: one row per primary key, the latest by
+//! the source's `latest_by` column (NULLs oldest), then by source file name
+//! and line. It is a subquery, used as `from {{ latest_rows('bronze_x') }} as x`.
+//!
+//! Only the keys that occur more than once go through the window: their
+//! 64-bit keys come from `repeated_keys()` (bucketed sorting, no hash table
+//! of every key), the window names the superseded copies by
+//! (`_source_file`, `_source_line`), and an anti join whose build side is
+//! that small set drops them. Each subquery is referenced once, since
+//! DataFusion plans a repeated CTE once per reference, and the small side
+//! comes first in each join so that it is the hash table
+//! (docs/performance.md).
+
+use crate::error::{Error, Result};
+use crate::ingest::amplitude::FunnelTable;
+use crate::ingest::sources::{ColType, SOURCES};
+
+/// How the rows of one bronze table are de-duplicated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dedup {
+    pub table: String,
+    /// The primary key's columns, with whether each is an integer.
+    pub key: Vec<(String, bool)>,
+    pub latest_by: Option<String>,
+}
+
+/// The declared de-duplication of a bronze table, if it has a primary key.
+pub fn dedup_of(table: &str) -> Option<Dedup> {
+    if let Some(source) = SOURCES.iter().find(|s| s.bronze_table() == table) {
+        let key = source.primary_key()?;
+        return Some(Dedup {
+            table: table.to_string(),
+            key: vec![(key.name.to_string(), key.ty == ColType::Int)],
+            latest_by: source.latest_by.map(str::to_string),
+        });
+    }
+    let funnel = FunnelTable::ALL
+        .into_iter()
+        .find(|t| t.table_name() == table)?;
+    Some(Dedup {
+        table: table.to_string(),
+        key: funnel
+            .key()
+            .iter()
+            .map(|c| (c.to_string(), false))
+            .collect(),
+        latest_by: Some("fetched_at".to_string()),
+    })
+}
+
+/// Expand every macro of a model's SQL; an unknown macro or a table
+/// without a primary key is an error naming both.
+pub fn expand(sql: &str) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| Error::Input("a `{{` without its closing `}}`".into()))?;
+        out.push_str(&expand_one(after[..end].trim())?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn expand_one(call: &str) -> Result<String> {
+    let argument = call
+        .strip_prefix("latest_rows(")
+        .and_then(|a| a.strip_suffix(')'))
+        .map(|a| a.trim().trim_matches('\''))
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "unknown macro `{{{{ {call} }}}}`; the one macro is {{{{ latest_rows('bronze_<source>') }}}}"
+            ))
+        })?;
+    let dedup = dedup_of(argument).ok_or_else(|| {
+        Error::Input(format!(
+            "latest_rows('{argument}'): not a bronze table with a primary key"
+        ))
+    })?;
+    Ok(latest_rows(&dedup))
+}
+
+/// The de-duplicating subquery of [`Dedup`].
+pub fn latest_rows(dedup: &Dedup) -> String {
+    let t = &dedup.table;
+    // One 64-bit key per row for repeated_keys(): the integer itself, the
+    // hash of a text key, or the hash of several columns.
+    let key64 = |alias: &str| match dedup.key.as_slice() {
+        [(column, true)] => format!("{alias}{column}"),
+        [(column, false)] => format!("key_hash({alias}{column})"),
+        columns => format!(
+            "row_hash({})",
+            columns
+                .iter()
+                .map(|(c, _)| format!("{alias}{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let partition = dedup
+        .key
+        .iter()
+        .map(|(c, _)| format!("b.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let latest = dedup
+        .latest_by
+        .as_ref()
+        .map(|c| format!("b.{c} desc nulls last, "))
+        .unwrap_or_default();
+    format!(
+        "(
+        select b.*
+        from (
+            select _source_file, _source_line
+            from (
+                select
+                    b._source_file,
+                    b._source_line,
+                    row_number() over (
+                        partition by {partition}
+                        order by {latest}b._source_file desc, b._source_line desc
+                    ) as version_rank
+                from (select unnest(repeated_keys({key})) as repeated_key from {t}) as d
+                inner join {t} as b on d.repeated_key = {key_b}
+            ) as versions
+            where version_rank > 1
+        ) as superseded
+        right anti join {t} as b
+            on superseded._source_line = b._source_line
+            and superseded._source_file = b._source_file
+    )",
+        key = key64(""),
+        key_b = key64("b."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bronze_table_with_a_key_has_its_declared_dedup() {
+        let orders = dedup_of("bronze_orders").unwrap();
+        assert_eq!(orders.key, vec![("order_id".to_string(), true)]);
+        assert_eq!(orders.latest_by, None);
+        let customers = dedup_of("bronze_customers").unwrap();
+        assert_eq!(customers.latest_by.as_deref(), Some("updated_at"));
+        let events = dedup_of("bronze_events").unwrap();
+        assert_eq!(events.key, vec![("event_id".to_string(), false)]);
+        let daily = dedup_of("bronze_amplitude_funnel_daily").unwrap();
+        assert_eq!(daily.key.len(), 7);
+        assert_eq!(
+            dedup_of("bronze_bt_users_transactions"),
+            None,
+            "no primary key"
+        );
+        assert_eq!(dedup_of("silver_orders"), None);
+    }
+
+    #[test]
+    fn macros_expand_in_place_and_name_what_is_wrong() {
+        let sql = expand("select * from {{ latest_rows('bronze_events') }} as e").unwrap();
+        assert!(sql.starts_with("select * from (\n"), "{sql}");
+        assert!(sql.ends_with(") as e"), "{sql}");
+        assert!(sql.contains("repeated_keys(key_hash(event_id))"), "{sql}");
+        assert!(
+            sql.contains("on d.repeated_key = key_hash(b.event_id)"),
+            "{sql}"
+        );
+        let customers = expand("{{latest_rows('bronze_customers')}}").unwrap();
+        assert!(customers.contains("order by b.updated_at desc nulls last, b._source_file desc"));
+        assert!(customers.contains("repeated_keys(customer_id)"));
+        let daily = expand("{{ latest_rows('bronze_amplitude_funnel_daily') }}").unwrap();
+        assert!(
+            daily.contains("repeated_keys(row_hash(experiment_id, variant,"),
+            "{daily}"
+        );
+        let err = expand("{{ latest_rows('bronze_bt_users_transactions') }}").unwrap_err();
+        assert!(
+            err.to_string().contains("no primary key")
+                || err
+                    .to_string()
+                    .contains("not a bronze table with a primary key"),
+            "{err}"
+        );
+        assert!(
+            expand("{{ nope('x') }}")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown macro")
+        );
+        assert!(expand("select {{ latest_rows('bronze_orders')").is_err());
+        assert_eq!(expand("select 1").unwrap(), "select 1");
+    }
+}

@@ -1,0 +1,107 @@
+//! The models of a project: every CSV source, the two Amplitude tables and
+//! every `sql/<layer>/<model>.sql` file, each with the tests of its sidecar
+//! (`sidecar`), its dependencies (`sql`) and its place in the graph (`dag`).
+
+pub mod dag;
+pub mod macros;
+pub mod model;
+pub mod sidecar;
+pub mod sql;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::ingest::SOURCES;
+use crate::ingest::amplitude::FunnelTable;
+pub use crate::layer::Layer;
+pub use dag::Dag;
+pub use model::{Model, ModelKind};
+pub use sql::sql_dependencies;
+
+/// Load the models under `models_dir` and build their graph (no data is touched).
+pub fn load_dag(models_dir: &Path) -> Result<Dag> {
+    Dag::build(discover(models_dir)?)
+}
+
+/// Every model of a project: CSV sources plus the SQL files under `models_dir`.
+pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
+    if !models_dir.is_dir() {
+        return Err(Error::Config(format!(
+            "models folder {} not found; run from the project root or set `models` in medallion.toml",
+            models_dir.display()
+        )));
+    }
+    let mut models: Vec<Model> = SOURCES
+        .iter()
+        .map(|s| Model {
+            name: s.bronze_table(),
+            layer: Layer::Bronze,
+            kind: ModelKind::Source(s),
+            deps: Vec::new(),
+            tests: Vec::new(),
+        })
+        .collect();
+    models.extend(FunnelTable::ALL.into_iter().map(|t| Model {
+        name: t.table_name().to_string(),
+        layer: Layer::Bronze,
+        kind: ModelKind::Amplitude(t),
+        deps: Vec::new(),
+        tests: Vec::new(),
+    }));
+    for layer in Layer::ALL {
+        let dir = models_dir.join(layer.as_str());
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io("cannot list models", &dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            models.push(load_sql_model(&path, layer)?);
+        }
+    }
+    for model in &mut models {
+        let spec = models_dir
+            .join(model.layer.as_str())
+            .join(format!("{}.toml", model.name));
+        let (_, tests) = sidecar::load_tests(&spec, models_dir)?;
+        for test in &tests {
+            model
+                .deps
+                .extend(test.extra_tables().into_iter().filter(|t| *t != model.name));
+        }
+        model.deps.sort();
+        model.deps.dedup();
+        model.tests = tests;
+    }
+    Ok(models)
+}
+
+fn load_sql_model(path: &Path, layer: Layer) -> Result<Model> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let wrap = |source: Error| Error::Model {
+        name: name.clone(),
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| wrap(Error::io("cannot read model", path, e)))?;
+    let sql = macros::expand(&text).map_err(wrap)?;
+    let deps = sql_dependencies(&sql).map_err(wrap)?;
+    Ok(Model {
+        name,
+        layer,
+        kind: ModelKind::Sql {
+            path: path.to_path_buf(),
+            sql,
+        },
+        deps,
+        tests: Vec::new(),
+    })
+}

@@ -1,0 +1,43 @@
+//! One node of the model graph: a table, the layer it lands in, and how it
+//! is built (a CSV source, an Amplitude table or a SQL query).
+
+use std::path::PathBuf;
+
+use super::sidecar::DataTest;
+use crate::ingest::Source;
+use crate::ingest::amplitude::FunnelTable;
+use crate::layer::Layer;
+
+/// How a model is built.
+#[derive(Debug, Clone)]
+pub enum ModelKind {
+    /// A CSV source landed by the ingest step.
+    Source(&'static Source),
+    /// One of the two tables landed from Amplitude funnel envelopes.
+    Amplitude(FunnelTable),
+    /// A SQL query whose result becomes the table.
+    Sql { path: PathBuf, sql: String },
+}
+
+/// One node of the DAG: a table and how to build it.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub layer: Layer,
+    pub kind: ModelKind,
+    /// Tables this model (or one of its data tests) reads, sorted.
+    pub deps: Vec<String>,
+    /// Data tests from the sidecar `<name>.toml`, grain first.
+    pub tests: Vec<DataTest>,
+}
+
+impl Model {
+    /// Where the model is defined, for messages.
+    pub fn origin(&self) -> String {
+        match &self.kind {
+            ModelKind::Source(s) => format!("CSV source `{}`", s.name),
+            ModelKind::Amplitude(_) => "Amplitude envelopes under amplitude/funnels/".to_string(),
+            ModelKind::Sql { path, .. } => path.display().to_string(),
+        }
+    }
+}

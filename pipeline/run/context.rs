@@ -1,0 +1,166 @@
+//! The state one run shares between its model tasks ([`Run`]): the
+//! sessions, the output root, the staging folder and the Parquet settings;
+//! opened once the lock is held, closed when the last model is done.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::SessionContext;
+
+use crate::cluster;
+use crate::config::Config;
+use crate::engine;
+use crate::error::{Error, Result};
+use crate::ingest::IngestOptions;
+use crate::models::{Dag, Layer};
+use crate::parquet;
+use crate::storage::{self, Root};
+use crate::udf::RunContext;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub config: Config,
+    pub as_of: NaiveDate,
+    /// `--select` expressions; empty = every model.
+    pub select: Vec<String>,
+    pub layer: Option<Layer>,
+    /// The command line, recorded in run_results.json.
+    pub arguments: Vec<String>,
+}
+
+/// State shared by the model tasks of one run.
+pub struct Run {
+    pub ctx: SessionContext,
+    /// With `engine = "ballista"`: where silver and gold SQL runs.
+    pub cluster: Option<SessionContext>,
+    pub root: Root,
+    pub config: Config,
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub started: DateTime<Utc>,
+    /// The input as the user named it (a remote input is downloaded first).
+    pub input_display: String,
+    /// Local folder where this run's tables wait for their data tests.
+    pub staging: PathBuf,
+    staging_root: PathBuf,
+    silver_props: WriterProperties,
+    gold_props: WriterProperties,
+    pub ingest: IngestOptions,
+}
+
+impl Run {
+    /// Set up a run whose lock is held: clear what a dead run staged, fetch
+    /// a remote input, build the sessions and make the published tables of
+    /// the models this run does not build readable.
+    pub async fn open(
+        request: &RunRequest,
+        dag: &Dag,
+        selected: &BTreeSet<String>,
+        root: Root,
+        run_id: String,
+        started: DateTime<Utc>,
+    ) -> Result<Run> {
+        let mut config = request.config.clone();
+        // We hold the lock: any staging folder left is from a run that died.
+        let staging_root = root.staging_root();
+        if staging_root.exists() {
+            let _ = std::fs::remove_dir_all(&staging_root);
+        }
+        let staging = staging_root.join(&run_id);
+        let input_display = config.input.display().to_string();
+        if let Some(url) = storage::parse_location(&config.input)?
+            && selected.iter().any(|n| n.starts_with("bronze_"))
+        {
+            config.input = storage::download_input(&url, &staging.join("_input")).await?;
+        }
+        let run_ctx = RunContext::new(request.as_of, &config);
+        let ctx = engine::session_context(&config, &run_ctx)?;
+        root.register_store(&ctx);
+        let cluster = cluster::cluster_context(&config, &run_ctx).await?;
+        if let (Some(cluster), Root::Object(object)) = (&cluster, &root) {
+            root.register_store(cluster);
+            // We hold the lock: anything staged there is from a run that died.
+            object.clear_staging().await?;
+        }
+        let run = Run {
+            ctx,
+            cluster,
+            root,
+            ingest: IngestOptions {
+                batch_rows: config.batch_rows,
+                run_id: run_id.clone(),
+                ingested_at: started.timestamp_micros(),
+                writer_properties: parquet::writer_properties(&config, Layer::Bronze)?,
+            },
+            silver_props: parquet::writer_properties(&config, Layer::Silver)?,
+            gold_props: parquet::writer_properties(&config, Layer::Gold)?,
+            config,
+            run_id,
+            as_of: request.as_of,
+            started,
+            input_display,
+            staging,
+            staging_root,
+        };
+        run.register_unselected(dag, selected).await?;
+        Ok(run)
+    }
+
+    /// Every session of the run: the local one, and the cluster's if any.
+    pub fn contexts(&self) -> impl Iterator<Item = &SessionContext> {
+        std::iter::once(&self.ctx).chain(self.cluster.as_ref())
+    }
+
+    /// The Parquet settings of a silver or gold table.
+    pub fn props(&self, layer: Layer) -> &WriterProperties {
+        match layer {
+            Layer::Gold => &self.gold_props,
+            _ => &self.silver_props,
+        }
+    }
+
+    /// Remove this run's staging folder (whatever the models did).
+    pub fn close(&self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+        let _ = std::fs::remove_dir(&self.staging_root);
+    }
+
+    /// Register the published tables of models this run does not build, and
+    /// check every selected model's inputs will exist.
+    async fn register_unselected(&self, dag: &Dag, selected: &BTreeSet<String>) -> Result<()> {
+        for model in dag.ordered() {
+            if selected.contains(&model.name) {
+                continue;
+            }
+            let layer = model.layer.as_str();
+            if self.root.is_published(layer, &model.name).await? {
+                for ctx in self.contexts() {
+                    self.root
+                        .register(ctx, &model.name, layer, &model.name)
+                        .await?;
+                }
+            }
+        }
+        for model in dag.ordered().filter(|m| selected.contains(&m.name)) {
+            for dep in &model.deps {
+                if selected.contains(dep) {
+                    continue;
+                }
+                let dep_layer = dag.get(dep).map_or("?", |m| m.layer.as_str());
+                if !self.root.is_published(dep_layer, dep).await? {
+                    return Err(Error::Config(format!(
+                        "model `{}` reads `{dep}`, which is not selected and has never been published under {}; \
+                         run with --select +{} to build its inputs too",
+                        model.name,
+                        self.root.display(),
+                        model.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! What a run reports: each model's outcome, the run's `run_results.json`,
+//! the end-of-run table and exit outcome, and the durations kept across runs
+//! to order the next run's models.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, TestResult};
+use crate::error::{Error, Result};
+use crate::models::{Layer, Model};
+use crate::storage::Root;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+}
+
+/// One model's line in run_results.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelResult {
+    pub name: String,
+    pub layer: Layer,
+    pub status: Status,
+    pub rows_written: u64,
+    pub quarantined_rows: u64,
+    /// Rows sharing a primary key with a later row; silver keeps one (SPEC §1.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates_dropped: Option<u64>,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Data tests run on the staged table before publishing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestResult>,
+    #[serde(skip)]
+    pub input_error: bool,
+    /// The model failed only because an error-severity data test failed.
+    #[serde(skip)]
+    pub tests_failed: bool,
+}
+
+impl ModelResult {
+    pub fn new(model: &Model, status: Status) -> Self {
+        ModelResult {
+            name: model.name.clone(),
+            layer: model.layer,
+            status,
+            rows_written: 0,
+            quarantined_rows: 0,
+            duplicates_dropped: None,
+            duration_seconds: 0.0,
+            error: None,
+            tests: Vec::new(),
+            input_error: false,
+            tests_failed: false,
+        }
+    }
+}
+
+/// `_runs/<run_id>/run_results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResults {
+    pub run_id: String,
+    pub status: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub as_of: String,
+    pub arguments: Vec<String>,
+    pub input: String,
+    pub output: String,
+    pub models: Vec<ModelResult>,
+}
+
+impl RunResults {
+    /// `Ok` when every model succeeded, else the error that sets the exit code.
+    pub fn outcome(&self) -> Result<()> {
+        let failed = self.models.iter().filter(|m| m.status == Status::Error);
+        let (tests, other): (Vec<&ModelResult>, Vec<&ModelResult>) =
+            failed.partition(|m| m.tests_failed);
+        let names = |ms: &[&ModelResult]| {
+            ms.iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !other.is_empty() {
+            // A broken model outranks a failed test: fix that first.
+            return Err(Error::ModelsFailed {
+                failed: other.len() + tests.len(),
+                total: self.models.len(),
+                models: names(&other),
+                input_caused: other.iter().all(|m| m.input_error),
+            });
+        }
+        if !tests.is_empty() {
+            let failed_tests = tests
+                .iter()
+                .flat_map(|m| m.tests.iter())
+                .filter(|t| t.blocks())
+                .count();
+            return Err(Error::DataTests {
+                failed: failed_tests,
+                models: names(&tests),
+            });
+        }
+        Ok(())
+    }
+
+    /// The end-of-run table: model, rows, quarantined, seconds, status.
+    pub fn summary_table(&self) -> String {
+        let width = self
+            .models
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut out = format!(
+            "{:<width$}  {:>12}  {:>11}  {:>8}  status\n",
+            "model", "rows", "quarantined", "seconds"
+        );
+        for m in &self.models {
+            let warned = m.tests.iter().any(|t| t.status != audit::TestStatus::Pass);
+            let status = match m.status {
+                Status::Success if warned => "success (test warnings)",
+                Status::Success => "success",
+                Status::Error if m.tests_failed => "TESTS FAILED",
+                Status::Error => "ERROR",
+                Status::Skipped => "skipped",
+            };
+            out.push_str(&format!(
+                "{:<width$}  {:>12}  {:>11}  {:>8.2}  {status}\n",
+                m.name, m.rows_written, m.quarantined_rows, m.duration_seconds
+            ));
+        }
+        out.push_str(&format!(
+            "run {} ({}): {}\n",
+            self.run_id, self.as_of, self.status
+        ));
+        out
+    }
+}
+
+/// The durations of the previous run, as far as `_runs/latest.json` tells.
+#[derive(Deserialize)]
+struct PreviousRun {
+    models: Vec<PreviousModel>,
+}
+
+#[derive(Deserialize)]
+struct PreviousModel {
+    name: String,
+    status: Status,
+    duration_seconds: f64,
+}
+
+/// Where each model's last successful duration is kept, across runs: a
+/// `--select` run's `latest.json` names only the models it built, and the
+/// next full run would otherwise order all the others by guesswork.
+const MODEL_SECONDS: &str = "_runs/model_seconds.json";
+
+/// The last successful duration of each model: [`MODEL_SECONDS`], or for an
+/// output written before it existed, `_runs/latest.json`. Empty when
+/// neither can be read; the estimates of [`expected_costs`] then do.
+pub async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
+    if let Ok(Some(bytes)) = root.read_file(MODEL_SECONDS).await
+        && let Ok(seconds) = serde_json::from_slice::<BTreeMap<String, f64>>(&bytes)
+    {
+        return seconds;
+    }
+    match root.read_file("_runs/latest.json").await {
+        Ok(Some(bytes)) => serde_json::from_slice::<PreviousRun>(&bytes)
+            .map(|run| {
+                run.models
+                    .into_iter()
+                    .filter(|m| m.status == Status::Success)
+                    .map(|m| (m.name, m.duration_seconds))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Record this run's successful durations over the previous ones. Only
+/// scheduling reads them, so a failure to write is logged, not fatal.
+pub async fn record_durations(
+    root: &Root,
+    mut seconds: BTreeMap<String, f64>,
+    results: &[ModelResult],
+) {
+    for model in results.iter().filter(|m| m.status == Status::Success) {
+        seconds.insert(model.name.clone(), model.duration_seconds);
+    }
+    let written = match serde_json::to_vec_pretty(&seconds) {
+        Ok(body) => root.write_file(MODEL_SECONDS, body).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = written {
+        tracing::warn!(file = MODEL_SECONDS, error = %e, "Model durations not recorded; the next run orders its models by estimates.");
+    }
+}
+
+/// The result of a model not built because `upstream` did not succeed.
+pub fn skipped(model: &Model, upstream: &str) -> ModelResult {
+    ModelResult {
+        error: Some(format!("skipped: upstream `{upstream}` did not succeed")),
+        ..ModelResult::new(model, Status::Skipped)
+    }
+}
