@@ -6,7 +6,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY pipeline pipeline
 COPY tests tests
 # With `distributed`, the one image also serves as Ballista scheduler and executor.
-RUN cargo build --release --locked --features distributed --bin medallion
+RUN cargo build --release --locked --bin medallion
 
 FROM debian:bookworm-slim
 # ca-certificates for S3 over TLS; cron for the nightly scheduler service.

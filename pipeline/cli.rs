@@ -1,4 +1,4 @@
-//! The command line (SPEC §4): `run`, `generate`, `lineage`, `query`.
+//! The command line (docs/operations.md): `run`, `generate`, `lineage`, `query`.
 //!
 //! Every flag that mirrors a config key also reads a `MEDALLION_*` variable;
 //! flags win over variables, variables over the config file.
@@ -147,7 +147,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum FetchCommand {
-    /// Funnel queries per experiment variant from Amplitude, written as envelopes (SPEC §1.3–1.4).
+    /// Funnel queries per experiment variant from Amplitude, written as envelopes (docs/models.md §1.3–1.4).
     /// Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_MANAGEMENT_KEY for --list-experiments).
     Amplitude(FetchAmplitudeArgs),
 }

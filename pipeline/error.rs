@@ -2,7 +2,7 @@
 //!
 //! Variants carry the context a user needs to act (which model, which file,
 //! which column), and [`Error::exit_code`] maps each kind to the process exit
-//! code a scheduler reads (README, "Exit codes").
+//! code a scheduler reads (README, "Exit codes"; docs/operations.md).
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use datafusion::error::DataFusionError;
 /// `Result` with medallion's [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Process exit codes (SPEC §4): distinct for input/config errors and failed data tests.
+/// Process exit codes (docs/operations.md): distinct for input/config errors and failed data tests.
 pub mod exit {
     /// Everything succeeded.
     pub const OK: u8 = 0;

@@ -1,5 +1,5 @@
 //! The `medallion` binary: parse flags, set up logging, run one command, and
-//! turn the outcome into an exit code (README, "Exit codes").
+//! turn the outcome into an exit code (README, "Exit codes"; docs/operations.md).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-"""Benchmark: medallion against the same work in DuckDB (SPEC-level, see
+"""Benchmark: medallion against the same work in DuckDB (the same work, see
 scripts/bench_duckdb.py), on data from `medallion generate --scale F`.
 
 Usage (normally through scripts/bench.sh, which builds and sets up DuckDB):

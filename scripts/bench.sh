@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark medallion against the same work in DuckDB (README, "Performance").
+# Benchmark medallion against the same work in DuckDB (docs/performance.md).
 # Usage: scripts/bench.sh [SCALE ...]        default: 1
 # Env:   BENCH_DIR (kept between runs to reuse generated data), BENCH_ROUNDS (2).
 set -euo pipefail

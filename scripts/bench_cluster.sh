@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What scale-out costs (README, "Scale-out on Ballista"): the same run with
+# What scale-out costs (docs/cluster.md): the same run with
 # the local engine and on a scheduler plus two executors on this machine,
 # both writing to a moto S3 server (executors cannot write to local disk),
 # alternated, each timed by wall clock.
@@ -8,7 +8,7 @@
 #        MOTO_SERVER (default: moto_server on PATH, else installed into BENCH_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet --features distributed
+cargo build --release --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/medallion"
 work="${BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$work"

@@ -5,7 +5,7 @@ Usage: bench_duckdb.py <input> <output> <as-of YYYY-MM-DD>
 What a data engineer would write with dbt + DuckDB for the same contract:
 CSV -> typed bronze Parquet (all columns as text, then `try_cast`; rows with
 an unusable key dropped), silver (as-of filter, de-duplication by key keeping
-the newest row), gold (SPEC §3.1-3.4, §3.5 user metrics, §3.7) written as
+the newest row), gold (docs/models.md §3.1-3.4, §3.5 user metrics, §3.7) written as
 ZSTD Parquet. Every layer is materialised as Parquet and read back by the
 next one, as medallion does.
 

@@ -1,8 +1,8 @@
-"""Read every gold table of an output root with the BI readers of SPEC §2.
+"""Read every gold table of an output root with the BI readers of docs/models.md §2.
 
 Locally, it also decodes every value of every bronze, silver and quarantine
 table with all three readers (those are written in Parquet format 2.0 with
-delta encodings, README "Performance"), and checks pyarrow and Polars decode
+delta encodings, docs/performance.md), and checks pyarrow and Polars decode
 the same values.
 
 Usage:
@@ -10,7 +10,7 @@ Usage:
     check_readers.py s3://bucket/prefix      pyarrow.dataset and Polars over S3
                                              (AWS_* variables as for medallion)
 
-Each table is read the way the README tells BI users to: a local table folder
+Each table is read the way docs/operations.md tells BI users to: a local table folder
 as a whole; on S3, the files its `_SUCCESS` manifest lists (the current
 version). Fails (exit 1) when a table cannot be read, when a reader's row
 count differs from the manifest's, or when a column has a type BI tools would

@@ -10,23 +10,21 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmplitudeConfig {
-    /// Dashboard REST API base URL (EU residency: `https://analytics.eu.amplitude.com`).
-    /// Default `https://amplitude.com`; env `MEDALLION_AMPLITUDE_API_URL`.
+    /// Dashboard REST API base URL; env `MEDALLION_AMPLITUDE_API_URL`.
     pub api_url: String,
-    /// Experiment Management API base URL. Default `https://experiment.amplitude.com`;
-    /// env `MEDALLION_EXPERIMENT_API_URL`.
+    /// Experiment Management API base URL; env `MEDALLION_EXPERIMENT_API_URL`.
     pub experiment_api_url: String,
-    /// Requests in flight at once. Default 2.
+    /// Requests in flight at once.
     pub max_in_flight: usize,
-    /// Attempts per request, the first included. Default 6.
+    /// Attempts per request, the first included.
     pub max_attempts: u32,
-    /// Per-request timeout in seconds. Default 300.
+    /// Per-request timeout in seconds.
     pub timeout_seconds: u64,
-    /// First backoff delay in milliseconds, doubled per retry (with jitter). Default 1000.
+    /// First backoff delay in milliseconds, doubled per retry (with jitter).
     pub backoff_initial_ms: u64,
-    /// Longest single wait between attempts, in seconds. Default 120.
+    /// Longest single wait between attempts, in seconds.
     pub backoff_max_seconds: u64,
-    /// Funnel conversion window `cs` in seconds. Default 1800.
+    /// Funnel conversion window `cs` in seconds.
     pub conversion_window_seconds: u64,
     /// Values of the user property `device_type` that make a device `mobile`.
     pub mobile_device_types: Vec<String>,

@@ -2,7 +2,9 @@
 //!
 //! Precedence, lowest first: built-in defaults, the config file, `MEDALLION_*`
 //! environment variables and flags (clap reads both, see `cli.rs`). Unknown
-//! keys are rejected so a typo never silently falls back to a default.
+//! keys are rejected so a typo never silently falls back to a default. The
+//! defaults are [`Config::default`]; docs/configuration.md lists them for
+//! people, and a test holds the two together.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,56 +22,55 @@ pub const DEFAULT_CONFIG_FILE: &str = "medallion.toml";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Input folder holding one entry per source (SPEC §1), or an `s3://`
-    /// prefix downloaded before ingestion. Default `datasets`.
+    /// Input folder holding one entry per source (docs/models.md), or an `s3://`
+    /// prefix downloaded before ingestion.
     pub input: PathBuf,
-    /// Output root: a local folder or an `s3://bucket/prefix`. Default `artifacts`.
+    /// Output root: a local folder or an `s3://bucket/prefix`.
     pub output: PathBuf,
-    /// Directory holding `bronze/`, `silver/`, `gold/` SQL models. Default `sql`.
+    /// Directory holding `bronze/`, `silver/`, `gold/` SQL models.
     pub models: PathBuf,
-    /// Share of a source's rows that may be quarantined before the source fails. Default 0.05.
+    /// Share of a source's rows that may be quarantined before the source fails.
     pub max_bad_row_fraction: f64,
-    /// Rows per record batch when reading CSV. Default 65536.
+    /// Rows per record batch when reading CSV.
     pub batch_rows: usize,
     /// DataFusion partitions per query; 0 means CPU cores divided by
-    /// `max_concurrent_models` (at least 1). Default 0.
+    /// `max_concurrent_models` (at least 1).
     pub target_partitions: usize,
-    /// Models run at the same time when the DAG allows it. Default 2.
+    /// Models run at the same time when the DAG allows it.
     pub max_concurrent_models: usize,
-    /// Rows per Parquet row group. Default 1048576.
+    /// Rows per Parquet row group.
     pub row_group_rows: usize,
-    /// ZSTD level of gold Parquet files (1..=22). Default 3. Bronze, silver
+    /// ZSTD level of gold Parquet files (1..=22). Bronze, silver
     /// and quarantine files, read mostly by the next model, use level 1.
     pub zstd_level: i32,
     /// Memory DataFusion's operators may hold, in MiB, shared by the models
     /// running at once; sorts, joins and aggregations spill to disk beyond
     /// it (hash joins and partial aggregations cannot spill and fail
-    /// instead). 0 = no limit. Default 6144.
+    /// instead). 0 = no limit.
     pub memory_limit_mb: usize,
     /// How operators share `memory_limit_mb`: `greedy`, first come first
     /// served up to the limit (the default, as in datafusion-cli), or
     /// `fair`, each spilling operator held to an equal share of what
     /// non-spilling ones leave, whether or not the others use theirs.
-    /// Default `greedy`.
     pub memory_pool: MemoryPoolKind,
-    /// Folder for spill files. Default: the system temp folder.
+    /// Folder for spill files.
     pub spill_dir: Option<PathBuf>,
     /// Where silver and gold models run: `local`, in this process (the
     /// default), or `ballista`, on an Apache DataFusion Ballista cluster
     /// (needs a build with the `distributed` feature, `scheduler`, and an
     /// `s3://` output, since executors cannot see this machine's disk).
-    /// Bronze ingestion always runs here. Default `local`.
+    /// Bronze ingestion always runs here.
     pub engine: Engine,
     /// The Ballista scheduler, `df://host:port` (port 50050 when left out),
-    /// used when `engine = "ballista"`. Default none.
+    /// used when `engine = "ballista"`.
     pub scheduler: Option<String>,
     /// Longest one query may run on the cluster (a model's SQL, or one of
     /// its data tests), in seconds, before the model fails and its previous
     /// version stays published. A guard for the nightly run: a Ballista job
     /// that lost an executor can wait forever instead of failing. 0 = no
-    /// limit. Default 3600.
+    /// limit.
     pub cluster_query_timeout_seconds: u64,
-    /// Business variables used by the SQL models (SPEC §3).
+    /// Business variables used by the SQL models (docs/models.md).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
     pub amplitude: amplitude::AmplitudeConfig,
@@ -125,55 +126,55 @@ pub enum MemoryPoolKind {
     Fair,
 }
 
-/// Thresholds, weights and shares of SPEC §3, read in SQL with `param('<name>')`.
+/// Thresholds, weights and shares of docs/models.md §3, read in SQL with `param('<name>')`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Variables {
-    /// Customers whose first revenue order is younger than this are `New`. Default 30.
+    /// Customers whose first revenue order is younger than this are `New`.
     pub new_customer_days: f64,
-    /// Expected customer lifespan used by customer_lifetime_value. Default 3.
+    /// Expected customer lifespan used by customer_lifetime_value.
     pub clv_lifespan_years: f64,
-    /// Top share of products by revenue rank labelled `Best Seller`. Default 0.1.
+    /// Top share of products by revenue rank labelled `Best Seller`.
     pub best_seller_rank: f64,
-    /// Rank below which a product is `Good`. Default 0.3.
+    /// Rank below which a product is `Good`.
     pub good_rank: f64,
-    /// Rank below which a product is `Moderate`. Default 0.7.
+    /// Rank below which a product is `Moderate`.
     pub moderate_rank: f64,
-    /// Stock at or below which a product is `Critical`. Default 10.
+    /// Stock at or below which a product is `Critical`.
     pub critical_stock: f64,
-    /// Stock at or below which a product is `Low`. Default 50.
+    /// Stock at or below which a product is `Low`.
     pub low_stock: f64,
-    /// Stock above which a product is `Overstock`. Default 1000.
+    /// Stock above which a product is `Overstock`.
     pub overstock: f64,
-    /// Significance level for A/B tests. Default 0.05.
+    /// Significance level for A/B tests.
     pub alpha: f64,
-    /// p-value below which a sample ratio mismatch is flagged. Default 0.001.
+    /// p-value below which a sample ratio mismatch is flagged.
     pub srm_alpha: f64,
-    /// Salt of the onboarding A/B assignment `murmur3("<salt>/<user_id>")`. Default `onboarding-v1`.
+    /// Salt of the onboarding A/B assignment `murmur3("<salt>/<user_id>")`.
     pub ab_salt: String,
-    /// Share of onboarded users assigned to control. Default 0.05.
+    /// Share of onboarded users assigned to control.
     pub control_share: f64,
-    /// Days from the first login that count towards the habit. Default 30.
+    /// Days from the first login that count towards the habit.
     pub habit_window_days: f64,
-    /// Distinct transaction days (Individuals) or charges (Sellers) that make a habit. Default 5.
+    /// Distinct transaction days (Individuals) or charges (Sellers) that make a habit.
     pub habit_threshold: f64,
-    /// Product ranking: weight of a view event. Default 1.
+    /// Product ranking: weight of a view event.
     pub view_weight: f64,
-    /// Product ranking: weight of a click event. Default 2.
+    /// Product ranking: weight of a click event.
     pub click_weight: f64,
-    /// Product ranking: weight of an add_to_cart event. Default 5.
+    /// Product ranking: weight of an add_to_cart event.
     pub add_to_cart_weight: f64,
-    /// Product ranking: weight of a purchase event. Default 10.
+    /// Product ranking: weight of a purchase event.
     pub purchase_weight: f64,
-    /// Product ranking: half-life of an event's weight, in hours. Default 72.
+    /// Product ranking: half-life of an event's weight, in hours.
     pub popularity_half_life_hours: f64,
-    /// Product ranking: days of events before t0 that count. Default 30.
+    /// Product ranking: days of events before t0 that count.
     pub ranking_window_days: f64,
-    /// Product ranking: half-life of freshness, in days since created_at. Default 30.
+    /// Product ranking: half-life of freshness, in days since created_at.
     pub freshness_half_life_days: f64,
-    /// Product ranking: share of popularity in exposure_score. Default 0.7.
+    /// Product ranking: share of popularity in exposure_score.
     pub popularity_weight: f64,
-    /// Product ranking: share of strategy in exposure_score. Default 0.3.
+    /// Product ranking: share of strategy in exposure_score.
     pub strategy_weight: f64,
 }
 
@@ -395,7 +396,7 @@ impl Config {
         if !cfg!(feature = "distributed") {
             return Err(Error::Config(
                 "engine `ballista` needs a medallion built with the `distributed` feature: \
-                 cargo build --release --features distributed"
+                 cargo build --release (the feature is on by default)"
                     .into(),
             ));
         }
@@ -456,7 +457,7 @@ mod tests {
             c.output = PathBuf::from("s3://lake/medallion");
             c.validate().unwrap();
         } else {
-            assert!(err.contains("--features distributed"), "{err}");
+            assert!(err.contains("`distributed` feature"), "{err}");
         }
         assert_eq!(
             scheduler_address("df://sched").unwrap(),
@@ -478,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_spec() {
+    fn an_empty_file_gives_the_defaults() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.max_bad_row_fraction, 0.05);
@@ -501,5 +502,73 @@ mod tests {
         assert!(c.variables.set("alpha=abc").is_err());
         c.max_bad_row_fraction = 2.0;
         assert!(c.validate().is_err());
+    }
+
+    /// docs/configuration.md is where defaults are written for people:
+    /// every row must match `Config::default()`, and every key be there.
+    #[test]
+    fn the_configuration_document_lists_every_default() {
+        let doc = include_str!("../../docs/configuration.md");
+        let mut documented = BTreeMap::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let key = cells[1].trim_matches('`').to_string();
+            let default = cells[2].trim_matches('`');
+            let value = match default {
+                "none" => serde_json::Value::Null,
+                text => serde_json::from_str(text)
+                    .unwrap_or_else(|_| serde_json::Value::String(text.to_string())),
+            };
+            documented.insert(key, value);
+        }
+        let mut actual = BTreeMap::new();
+        flatten(
+            "",
+            &serde_json::to_value(Config::default()).unwrap(),
+            &mut actual,
+        );
+        for (key, value) in &actual {
+            let doc_value = documented
+                .get(key)
+                .unwrap_or_else(|| panic!("`{key}` is missing from docs/configuration.md"));
+            let same = match (value.as_f64(), doc_value.as_f64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => value == doc_value,
+            };
+            assert!(
+                same,
+                "`{key}`: the default is {value}, the document says {doc_value}"
+            );
+        }
+        for key in documented.keys() {
+            assert!(
+                actual.contains_key(key),
+                "docs/configuration.md lists `{key}`, which is no key"
+            );
+        }
+    }
+
+    /// `a.b` keys of the leaves of a config, tables flattened, lists and
+    /// maps of values kept whole.
+    fn flatten(
+        prefix: &str,
+        value: &serde_json::Value,
+        out: &mut BTreeMap<String, serde_json::Value>,
+    ) {
+        match value.as_object() {
+            Some(map) if prefix.is_empty() || ["variables", "amplitude"].contains(&prefix) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string(), value.clone());
+            }
+        }
     }
 }

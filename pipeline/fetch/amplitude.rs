@@ -1,5 +1,5 @@
 //! `medallion fetch amplitude`: funnel queries against Amplitude's Dashboard
-//! REST API, written as envelopes (SPEC §1.3, §1.4).
+//! REST API, written as envelopes (docs/models.md §1.3, §1.4).
 //!
 //! Polite by construction: at most `max_in_flight` requests at once (Amplitude
 //! allows 5 concurrent queries per project and a cost budget per hour),
@@ -389,7 +389,7 @@ fn redact(message: &str) -> String {
     }
 }
 
-/// The envelope of SPEC §1.3 around an unmodified response body, fetched now.
+/// The envelope of docs/models.md §1.3 around an unmodified response body, fetched now.
 pub fn envelope(query: &FunnelQuery, response: Value) -> Value {
     envelope_at(
         query,

@@ -1,4 +1,4 @@
-//! Amplitude funnel envelopes (SPEC §1.3) for `<out>/amplitude/funnels/`:
+//! Amplitude funnel envelopes (docs/models.md §1.3) for `<out>/amplitude/funnels/`:
 //! three experiments, both variants, a culture split (CL and BR), 35 days,
 //! three or four steps, in the shape `medallion fetch amplitude` writes.
 //!

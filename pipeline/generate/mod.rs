@@ -1,5 +1,5 @@
 //! `medallion generate`: deterministic synthetic datasets for every CSV source
-//! of SPEC §1.2, with realistic skew (a few customers and products carry much
+//! of docs/models.md §1.2, with realistic skew (a few customers and products carry much
 //! of the revenue), spread statuses and dates, duplicates, and — with
 //! `--dirty-rate` — malformed rows of every kind to exercise quarantine.
 //! Amplitude funnel envelopes come with them (`amplitude.rs`).

@@ -1,4 +1,4 @@
-//! Amplitude funnel envelopes (SPEC §1.3) into the bronze tables
+//! Amplitude funnel envelopes (docs/models.md §1.3) into the bronze tables
 //! `bronze_amplitude_funnel_daily` (one row per funnel × day × step) and
 //! `bronze_amplitude_funnel_cumulative` (one row per funnel × step, from
 //! `cumulativeRaw`: distinct users over the whole range).

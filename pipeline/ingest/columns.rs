@@ -143,7 +143,7 @@ impl Lineage {
     }
 }
 
-/// Counts repeated primary keys while the rows stream by (SPEC §1.2: "the
+/// Counts repeated primary keys while the rows stream by (docs/models.md §1.2: "the
 /// count of dropped duplicates is reported"), instead of aggregating the
 /// written table a second time.
 ///
@@ -174,7 +174,7 @@ impl KeyCounter {
             // The same trimmed bytes that append_row stores.
             Cell::Str(start, end) => Xxh3::oneshot(&record.as_slice()[start..end]),
             // A primary key is never empty (parse_cell quarantines that row),
-            // and every primary key of SPEC §1 is an integer or a string.
+            // and every primary key of docs/models.md §1 is an integer or a string.
             _ => return,
         };
         let bucket = (hash >> (128 - Buckets::BUCKET_BITS)) as usize;

@@ -1,4 +1,4 @@
-//! Streaming, typed CSV ingestion with quarantine (SPEC §1.1).
+//! Streaming, typed CSV ingestion with quarantine (docs/models.md §1.1).
 //!
 //! A source is read file by file, record by record, into Arrow builders of
 //! `batch_rows` rows that are flushed to Parquet as they fill: memory stays

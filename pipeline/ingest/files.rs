@@ -28,7 +28,7 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    /// Fail the source when its quarantined share exceeds `max_fraction` (SPEC §1.1).
+    /// Fail the source when its quarantined share exceeds `max_fraction` (docs/models.md §1.1).
     pub fn check_bad_fraction(&self, source: &str, max_fraction: f64) -> Result<()> {
         let total = self.rows + self.quarantined;
         if total == 0 {

@@ -1,4 +1,4 @@
-//! Ingestion of raw inputs into bronze: CSV sources (SPEC §1.1–1.2).
+//! Ingestion of raw inputs into bronze: CSV sources (docs/models.md §1.1–1.2).
 //!
 //! Ingestion is the only step written in Rust rather than SQL, because it
 //! decides row by row what is usable and quarantines the rest.

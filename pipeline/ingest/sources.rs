@@ -1,4 +1,4 @@
-//! The CSV sources of SPEC §1.2: columns, types, required/primary keys and the
+//! The CSV sources of docs/models.md §1.2: columns, types, required/primary keys and the
 //! value checks whose failure quarantines a row.
 //!
 //! This is the contract the bronze layer lands; silver and gold SQL read the
@@ -38,7 +38,7 @@ impl ColType {
     }
 }
 
-/// `Timestamp(µs, "UTC")`, the storage type of every timestamp (SPEC §2).
+/// `Timestamp(µs, "UTC")`, the storage type of every timestamp (docs/models.md §2).
 pub fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
@@ -99,7 +99,7 @@ impl Source {
     }
 }
 
-/// `_source_file`, `_source_line`, `_ingested_at`, `_run_id` (SPEC §2).
+/// `_source_file`, `_source_line`, `_ingested_at`, `_run_id` (docs/models.md §2).
 pub fn lineage_fields() -> Vec<Field> {
     vec![
         Field::new("_source_file", DataType::Utf8, false),
@@ -283,7 +283,7 @@ pub static SOURCES: &[Source] = &[
         name: "dim_users",
         columns: &[
             pk("user_id", Int),
-            // 1 and 2 are known segments; anything else or empty is "unknown" (SPEC §1.2).
+            // 1 and 2 are known segments; anything else or empty is "unknown" (docs/models.md §1.2).
             checked(col("segment", Int), Check::NullIfInvalid),
             col("rubro", Str),
         ],

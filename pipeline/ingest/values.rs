@@ -1,4 +1,4 @@
-//! Parsers for one CSV field of each SPEC §1.1 type.
+//! Parsers for one CSV field of each docs/models.md §1.1 type.
 //!
 //! Each returns `Err(reason)` with a short, user-facing reason that ends up in
 //! the quarantine table, so a data engineer can see why a row was set aside.

@@ -1,5 +1,5 @@
 //! Streams a query result to Parquet files in a staging folder, one file per
-//! output partition, with the storage types of SPEC §2 enforced on the way.
+//! output partition, with the storage types of docs/models.md §2 enforced on the way.
 //!
 //! Nothing is collected: each partition's batches are cast and encoded as
 //! they arrive, and DataFusion's partitions are written in parallel.

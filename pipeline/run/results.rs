@@ -27,7 +27,7 @@ pub struct ModelResult {
     pub status: Status,
     pub rows_written: u64,
     pub quarantined_rows: u64,
-    /// Rows sharing a primary key with a later row; silver keeps one (SPEC §1.2).
+    /// Rows sharing a primary key with a later row; silver keeps one (docs/models.md §1.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicates_dropped: Option<u64>,
     pub duration_seconds: f64,

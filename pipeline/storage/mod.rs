@@ -1,4 +1,4 @@
-//! Output and input roots (SPEC §2): a local folder, the default, or an
+//! Output and input roots (docs/models.md §2): a local folder, the default, or an
 //! object-store prefix such as `s3://bucket/prefix` (S3, MinIO and other
 //! S3-compatible stores).
 //!

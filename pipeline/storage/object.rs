@@ -6,7 +6,7 @@
 //! `_SUCCESS` manifest last, in one PUT, listing the files of the new
 //! version; (3) delete the files the manifest no longer lists. A PUT is
 //! atomic on S3, so a reader that follows the manifest (medallion itself,
-//! `query`, and the README's reader recipes) sees the old version or the new
+//! `query`, and the reader recipes of docs/operations.md) sees the old version or the new
 //! one, never a mix. A run killed before (2) leaves the old manifest in
 //! place; its stray uploads are deleted by the next publish of that table.
 //!

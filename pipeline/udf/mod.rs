@@ -9,7 +9,7 @@
 //! | `murmur3_x86_32(text)` | MurmurHash3 x86 32-bit, seed 0, as an unsigned value (Int64) |
 //! | `utc_date(timestamp)` | the UTC calendar day of a `Timestamp(µs, "UTC")` (Date32) |
 //! | `key_hash(text)` | 64 bits of the XXH3-128 hash of the text (Int64): a cheap grouping key for long string keys |
-//! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (SPEC §3.8) |
+//! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (docs/models.md §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
 //! | `row_hash(a, b, …)` | 64 bits of the XXH3-128 hash of the values' row encoding (Int64): a grouping key for several columns; NULLs hash like any value |
 //! | `round_half_away(x, digits)` | `x` rounded to `digits` decimals, exact decimal ties away from zero (module `round`) |
@@ -329,8 +329,8 @@ impl ScalarUDFImpl for RowHash {
 }
 
 /// The UTC day of each instant: what `cast(ts as date)` gives for a UTC
-/// timestamp, by integer division instead of a time-zone lookup per value
-/// (a tenth of `silver_events`' query time at scale 10 went to that cast).
+/// timestamp, by integer division instead of a time-zone lookup per value,
+/// which costs (docs/performance.md).
 fn utc_date(args: &[ColumnarValue]) -> FnResult {
     const MICROS_PER_DAY: i64 = 86_400_000_000;
     let a = arrays(args)?;

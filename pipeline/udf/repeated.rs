@@ -2,10 +2,9 @@
 //!
 //! De-duplication and `unique` data tests ask one question of a key column:
 //! which values repeat? A `group by … having count(*) > 1` answers it with a
-//! hash table holding every distinct key; at scale 10 (50 M event ids) that
-//! table no longer fits in any CPU cache and every row misses it
-//! (`silver_events`' duplicate search took 7.2 s there against 0.6 s at
-//! scale 1). [`Buckets`] appends each key to one of 256 buckets, whose ends
+//! hash table holding every distinct key, which with tens of millions of
+//! keys fits in no CPU cache, so every row misses it (docs/performance.md).
+//! [`Buckets`] appends each key to one of 256 buckets, whose ends
 //! stay in the first-level cache, then sorts each bucket on its own and
 //! reads equal neighbours. Ingestion counts repeated primary keys with it,
 //! and SQL asks it through the aggregate `repeated_keys(bigint)`, which
@@ -35,8 +34,8 @@ impl Default for Buckets {
 }
 
 impl Buckets {
-    /// 256 buckets: 4096 still waited on the second-level cache
-    /// (`bronze_events` at scale 1: 3.27 s with them, 2.95 s with 256).
+    /// 256 buckets: with 4096 the bucket ends still waited on the
+    /// second-level cache (docs/performance.md).
     pub const BUCKET_BITS: u32 = 8;
 
     /// Append `value` to bucket `bucket` (taken modulo the bucket count).

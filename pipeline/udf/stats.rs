@@ -1,4 +1,4 @@
-//! The statistics of SPEC §3.8, shared by every A/B table: a two-proportion
+//! The statistics of docs/models.md §3.8, shared by every A/B table: a two-proportion
 //! z-test with pooled standard error, the unpooled 95 % confidence interval
 //! of the difference, relative lift, and the sample-ratio-mismatch χ² test.
 //! Φ and erfc come from `statrs`; any division by zero gives `None` (NULL in
@@ -7,7 +7,7 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::erf::erfc;
 
-/// z for a two-sided 95 % interval (SPEC §3.8).
+/// z for a two-sided 95 % interval (docs/models.md §3.8).
 pub const Z_95: f64 = 1.959964;
 
 /// Treatment (1) against control (0): x successes out of n users.
@@ -107,7 +107,7 @@ mod tests {
 
     /// Expected values computed independently with Python 3.11, SciPy 1.17.1
     /// (`scipy.stats.norm.sf` for the p-value) and plain float arithmetic for
-    /// the formulas of SPEC §3.8.
+    /// the formulas of docs/models.md §3.8.
     #[test]
     fn two_proportion_matches_scipy() {
         // (x0, n0, x1, n1) → (z, p, ci_low, ci_high, lift)

@@ -1,5 +1,5 @@
 -- gold_ab_funnel_comparison: treatment against control per experiment,
--- device, culture, group_value, date range and step (SPEC §3.6, §3.8):
+-- device, culture, group_value, date range and step (docs/models.md §3.6, §3.8):
 -- successes = distinct users at the step, trials = distinct users at step 1,
 -- both from cumulativeRaw. A variant that was not fetched leaves its side and
 -- the statistics NULL.

@@ -1,5 +1,5 @@
 -- gold_ab_funnel_daily: users who entered the funnel on `date` and reached
--- `step` (SPEC §3.6). One row per funnel × day × step. Never sum these rows
+-- `step` (docs/models.md §3.6). One row per funnel × day × step. Never sum these rows
 -- over days for totals: a user entering on several days counts once per day;
 -- totals are in gold_ab_funnel_summary.
 with final as (

@@ -1,5 +1,5 @@
 -- gold_ab_funnel_summary: one row per funnel × date range × step with the
--- distinct users of cumulativeRaw (SPEC §3.6).
+-- distinct users of cumulativeRaw (docs/models.md §3.6).
 --   conversion_from_start = users / users at step 1
 --   step_conversion       = users / users at the previous step (1.0 at step 1)
 -- NULL where the denominator is 0.

@@ -1,6 +1,6 @@
 -- gold_ab_onboarding_results: one row per metric (activation, setup, habit,
 -- drop) × segment_name (Individuals, Sellers, All), always all twelve, with
--- the two-proportion test of SPEC §3.8 (treatment against control).
+-- the two-proportion test of docs/models.md §3.8 (treatment against control).
 -- Successes of `drop` are users whose return = 0 (unknown counts as no drop).
 with users as (
     select * from gold_user_onboarding_metrics

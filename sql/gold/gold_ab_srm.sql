@@ -1,6 +1,6 @@
 -- gold_ab_srm: one row per segment_name (Individuals, Sellers, All): does the
 -- observed control/treatment split match control_share? χ² with 1 degree of
--- freedom, p = erfc(√(χ²/2)), flagged when p < srm_alpha (SPEC §3.5, §3.8).
+-- freedom, p = erfc(√(χ²/2)), flagged when p < srm_alpha (docs/models.md §3.5, §3.8).
 with users as (
     select * from gold_user_onboarding_metrics
 ),

@@ -1,5 +1,5 @@
 -- gold_customer_analytics: one row per customer_id (grain) known to
--- silver_customers with at least one revenue order (SPEC §3.1): profile,
+-- silver_customers with at least one revenue order (docs/models.md §3.1): profile,
 -- RFM scores and segment, lifetime value. Orders of unknown customers count
 -- in sales tables but never here.
 with revenue_orders as (

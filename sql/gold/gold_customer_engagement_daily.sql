@@ -1,5 +1,5 @@
 -- gold_customer_engagement_daily: one row per (date, customer_id) with events;
--- anonymous events (no customer_id) are left out (SPEC §3.7).
+-- anonymous events (no customer_id) are left out (docs/models.md §3.7).
 -- products_viewed counts distinct products with a view that day.
 with final as (
     select

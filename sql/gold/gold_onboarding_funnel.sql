@@ -1,5 +1,5 @@
 -- gold_onboarding_funnel: one row per (segment_name, ab_group), plus totals
--- with segment_name 'All' and/or ab_group 'all' (SPEC §3.5). Rates are over
+-- with segment_name 'All' and/or ab_group 'all' (docs/models.md §3.5). Rates are over
 -- users (NULL when there are none); a user whose return is unknown is not
 -- counted as dropped.
 with users as (

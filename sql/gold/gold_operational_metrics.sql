@@ -1,5 +1,5 @@
 -- gold_operational_metrics: one row per month of order_date (grain), every
--- order whatever its status or customer (SPEC §3.4). Rates are over
+-- order whatever its status or customer (docs/models.md §3.4). Rates are over
 -- orders_total; avg_items_per_order counts an order without items as 0;
 -- avg_delivery_days averages delivered orders that have delivered_at.
 with orders as (

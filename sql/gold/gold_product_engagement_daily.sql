@@ -1,9 +1,9 @@
 -- gold_product_engagement_daily: one row per (date, product_id) with events
--- (SPEC §3.7). Rates are NULL when there were no views.
+-- (docs/models.md §3.7). Rates are NULL when there were no views.
 -- unique_customers counts distinct non-NULL customers in two plain
 -- aggregations (per customer, then per product) instead of
--- count(distinct customer_id): that keeps one hash set per group, which at
--- scale 10 (8 M groups) took 15 % longer and more memory.
+-- count(distinct customer_id), which keeps one hash set per group and costs
+-- more time and memory with millions of groups (docs/performance.md).
 with per_customer as (
     select
         event_date,

@@ -1,5 +1,5 @@
 -- gold_product_performance: one row per product_id (grain) of silver_products
--- (SPEC §3.2). Sales count lines of revenue orders; items of unknown products
+-- (docs/models.md §3.2). Sales count lines of revenue orders; items of unknown products
 -- never reach this table. Reviews up to the as-of date.
 with product_sales as (
     select

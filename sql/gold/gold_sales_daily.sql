@@ -1,5 +1,5 @@
 -- gold_sales_daily: one row per sale_date (grain) with at least one revenue
--- order (SPEC §3.3). items_sold is the sum of item quantities.
+-- order (docs/models.md §3.3). items_sold is the sum of item quantities.
 with revenue_orders as (
     select * from silver_order_totals where is_revenue_order
 ),

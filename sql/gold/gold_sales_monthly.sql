@@ -1,5 +1,5 @@
 -- gold_sales_monthly: one row per month (grain, first day of the month) with
--- revenue orders (SPEC §3.3). Growth compares with the previous calendar
+-- revenue orders (docs/models.md §3.3). Growth compares with the previous calendar
 -- month; NULL when that month had no revenue (including the first month).
 with revenue_orders as (
     select * from silver_order_totals where is_revenue_order

@@ -1,5 +1,5 @@
 -- gold_user_onboarding_metrics: one row per onboarded user with a known
--- segment (SPEC §3.5). Habit window: first_login_dt ≤ date(transaction) ≤
+-- segment (docs/models.md §3.5). Habit window: first_login_dt ≤ date(transaction) ≤
 -- first_login_dt + habit_window_days − 1. Individuals reach the habit on their
 -- habit_threshold-th distinct transaction day; Sellers on their
 -- habit_threshold-th charge (type 8 or 9). habit_dt is the day it was reached.

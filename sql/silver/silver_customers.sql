@@ -1,6 +1,6 @@
 -- silver_customers: one row per customer_id (grain), the latest version.
 -- Duplicates keep the latest updated_at, then the last occurrence by source
--- file name and line (SPEC §1.2). Customers are a dimension: no as-of filter.
+-- file name and line (docs/models.md §1.2). Customers are a dimension: no as-of filter.
 with final as (
     select
         customer_id,

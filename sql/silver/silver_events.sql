@@ -1,6 +1,6 @@
 -- silver_events: one row per event_id (grain) that occurred on or before the
 -- as-of date (UTC). A re-sent event_id keeps its last occurrence by source
--- file name and line (SPEC §1.2); unknown event types never get past bronze.
+-- file name and line (docs/models.md §1.2); unknown event types never get past bronze.
 with final as (
     select
         event_id,

@@ -1,7 +1,7 @@
 -- silver_onboarding_users: one row per onboarded user_id (grain) whose first
 -- login is on or before the as-of date, with the segment from dim_users only
 -- (NULL when unknown: gold excludes those users, a warn test counts them) and
--- the deterministic A/B assignment of SPEC §3.5:
+-- the deterministic A/B assignment of docs/models.md §3.5:
 --   bucket = murmur3_x86_32('<ab_salt>/<user_id>', seed 0) % 10000
 --   control when bucket < control_share × 10000, else treatment.
 -- The bucket depends only on the salt and the user, so a user never changes

@@ -1,5 +1,5 @@
 -- silver_order_totals: one row per order_id (grain) of silver_orders with its
--- summed lines. An order without items has revenue 0 and 0 items (SPEC §3.3–3.4).
+-- summed lines. An order without items has revenue 0 and 0 items (docs/models.md §3.3–3.4).
 -- Shared by the sales, customer and operational gold tables.
 with item_totals as (
     select

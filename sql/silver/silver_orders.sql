@@ -1,6 +1,6 @@
 -- silver_orders: one row per order_id (grain) placed on or before the as-of
 -- date. Status is normalised to lower case; a revenue order is shipped or
--- delivered (SPEC §3). Orders whose customer is missing are kept: sales and
+-- delivered (docs/models.md §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
 with final as (
     select

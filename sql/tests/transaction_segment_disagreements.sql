@@ -1,5 +1,5 @@
 -- Failing rows: transactions whose own segment column disagrees with the
--- user's known segment in dim_users (SPEC §3.5 classifies by dim_users only).
+-- user's known segment in dim_users (docs/models.md §3.5 classifies by dim_users only).
 with final as (
     select
         t.user_id,

@@ -1,4 +1,4 @@
-//! A/B funnel gold tables (SPEC §1.3, §3.6) on hand-made envelopes in
+//! A/B funnel gold tables (docs/models.md §1.3, §3.6) on hand-made envelopes in
 //! `tests/fixtures/amplitude/amplitude/funnels/`:
 //!
 //! - `exp-a` control (events as objects, ~10 unknown keys, a nested unknown

@@ -1,5 +1,5 @@
 //! Bad input never panics: each case gives a clear error naming the file (and
-//! column) or quarantines the row, as SPEC §1.1 says.
+//! column) or quarantines the row, as docs/models.md §1.1 says.
 
 use medallion::ingest::{self, IngestOptions, IngestReport};
 use medallion::run::Status;

@@ -1,4 +1,4 @@
-//! Engagement, decayed product rankings and feature usage (SPEC §3.7) on the
+//! Engagement, decayed product rankings and feature usage (docs/models.md §3.7) on the
 //! hand-made `tests/fixtures/engagement` data, as-of 2026-10-31, so
 //! t0 = 2026-11-01 00:00 UTC and the window starts 2026-10-02 00:00.
 //!

@@ -1,4 +1,4 @@
-//! `medallion fetch amplitude` (SPEC §1.4) against a local HTTP server
+//! `medallion fetch amplitude` (docs/models.md §1.4) against a local HTTP server
 //! (wiremock) started by each test: retries on 429 with `Retry-After`, on 500
 //! and on a timeout; 401 fails after one request; the query parameters are
 //! decoded and checked; the secret key never appears in stdout, stderr (at

@@ -1,6 +1,6 @@
 //! Golden tests on the hand-made `tests/fixtures/shop` data, as-of 2026-10-31.
 //!
-//! Every expected value below was computed by hand from SPEC §3 (the working
+//! Every expected value below was computed by hand from docs/models.md §3 (the working
 //! is in the comments); none was produced by running medallion. The fixture
 //! holds: a dozen customers with a duplicate whose *earlier* line has the
 //! later `updated_at`, orders of every status, a future-dated order and one

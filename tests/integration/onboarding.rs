@@ -1,4 +1,4 @@
-//! Onboarding funnel and A/B testing (SPEC §3.5, §3.8) on the hand-made
+//! Onboarding funnel and A/B testing (docs/models.md §3.5, §3.8) on the hand-made
 //! `tests/fixtures/onboarding` data, as-of 2026-10-31, control_share 0.5.
 //!
 //! The fixture: user 1 reaches the habit on exactly its 5th distinct day (two

@@ -34,7 +34,7 @@ async fn an_error_test_blocks_publishing_and_a_warn_test_only_reports() {
         &models.path().join("gold/gold_sales_daily.toml"),
         "\n[[tests]]\ntype = \"expression\"\nname = \"impossible\"\nexpression = \"daily_revenue < 0\"\n",
     );
-    // Products 102, 104 and 105 have no review (SPEC: avg_rating NULL).
+    // Products 102, 104 and 105 have no review (docs/models.md: avg_rating NULL).
     append(
         &models.path().join("gold/gold_product_performance.toml"),
         "\n[[tests]]\ntype = \"not_null\"\ncolumn = \"avg_rating\"\nseverity = \"warn\"\n",
@@ -295,7 +295,10 @@ async fn an_older_night_reruns_with_every_data_test_passing() {
     let older = "2026-10-17";
     let older_night = failing(&run(config(data.path(), out.path()), older).await);
     for test in &older_night {
-        assert!(last_night.contains(test), "{test} fails only on the older night");
+        assert!(
+            last_night.contains(test),
+            "{test} fails only on the older night"
+        );
     }
     // The case is really there: products created after the as-of date exist,
     // and none of them is ranked.
