@@ -43,9 +43,10 @@ async fn summary_and_comparison_come_from_cumulative_raw() {
 
     // experiment | variant | device | culture | group | start | end | step | stage | users | from start | step conversion
     assert_eq!(
-        table_rows(o, "gold", "gold_ab_funnel_summary", None).await,
-        expected(
+        table_text(o, "gold", "gold_ab_funnel_summary").await,
+        expected_table(
             "
+            experiment_id | variant | device | culture | group_value | start_date | end_date | step | stage | users | conversion_from_start | step_conversion
             exp-a | control   | All    | CL  |    | 2026-10-01 | 2026-10-03 | 1 | page_view   | 100 | 1.000000 | 1.000000
             exp-a | control   | All    | CL  |    | 2026-10-01 | 2026-10-03 | 2 | add_to_cart | 40  | 0.400000 | 0.400000
             exp-a | control   | All    | CL  |    | 2026-10-01 | 2026-10-03 | 3 | purchase    | 10  | 0.100000 | 0.250000

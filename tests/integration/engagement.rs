@@ -30,9 +30,10 @@ async fn engagement_gold_tables_match_hand_computed_values() {
 
     // product_id | category | popularity | cold | profit | freshness | strategy | exposure | rank | rank in category
     assert_eq!(
-        table_rows(o, "gold", "gold_product_rankings", None).await,
-        expected(
+        table_text(o, "gold", "gold_product_rankings").await,
+        expected_table(
             "
+            product_id | category | popularity_score | cold_score | profit_score | freshness_score | strategy_score | exposure_score | rank_overall | rank_in_category
             1 | Computers | 1.000000 | 0.000000 | 0.400000 | 0.500000 | 0.300000 | 0.790000 | 1 | 1
             2 | Computers | 0.307489 | 0.000000 | 1.000000 | 1.000000 | 0.666667 | 0.415242 | 2 | 2
             3 | Audio     | 0.000000 | 1.000000 | 0.000000 | 0.000000 | 0.333333 | 0.100000 | 4 | 2
@@ -44,9 +45,10 @@ async fn engagement_gold_tables_match_hand_computed_values() {
     // Events e1..e8 after dedupe (e7's last version is product 4) and the as-of
     // cut (e6 is on 2026-11-01); e9's type `like` was quarantined in bronze.
     assert_eq!(
-        table_rows(o, "gold", "gold_product_engagement_daily", None).await,
-        expected(
+        table_text(o, "gold", "gold_product_engagement_daily").await,
+        expected_table(
             "
+            date | product_id | views | clicks | add_to_cart | purchases | unique_customers | ctr | conversion_rate
             2026-10-01 | 1 | 1 | 0 | 0 | 0 | 1 | 0.000000 | 0.000000
             2026-10-02 | 1 | 1 | 0 | 0 | 0 | 1 | 0.000000 | 0.000000
             2026-10-28 | 4 | 1 | 0 | 0 | 0 | 1 | 0.000000 | 0.000000
@@ -58,9 +60,10 @@ async fn engagement_gold_tables_match_hand_computed_values() {
         )
     );
     assert_eq!(
-        table_rows(o, "gold", "gold_customer_engagement_daily", None).await,
-        expected(
+        table_text(o, "gold", "gold_customer_engagement_daily").await,
+        expected_table(
             "
+            date | customer_id | events | products_viewed | add_to_cart | purchases
             2026-10-01 | 2 | 1 | 1 | 0 | 0
             2026-10-02 | 2 | 1 | 1 | 0 | 0
             2026-10-28 | 3 | 1 | 1 | 0 | 0
@@ -72,9 +75,10 @@ async fn engagement_gold_tables_match_hand_computed_values() {
     );
     // u2's malformed JSON is kept; u4 is re-sent; u5 is after the as-of date.
     assert_eq!(
-        table_rows(o, "gold", "gold_feature_usage", None).await,
-        expected(
+        table_text(o, "gold", "gold_feature_usage").await,
+        expected_table(
             "
+            date | feature_key | uses | unique_users
             2026-10-30 | search   | 3 | 2
             2026-10-31 | wishlist | 1 | 1
             "

@@ -57,9 +57,10 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // 9 (c8, 1000 × 0.75 = 750.00), 10 (c9, no items: 0.00), 11 (c11,
     // 19.99 × 0.875 = 17.49125 → 17.49), 16 (unknown customer 99, 50.00).
     assert_eq!(
-        table_rows(o, "gold", "gold_sales_daily", None).await,
-        expected(
+        table_text(o, "gold", "gold_sales_daily").await,
+        expected_table(
             "
+            sale_date | daily_revenue | daily_orders | unique_customers | items_sold | avg_order_value
             2025-10-01 | 40.00   | 1 | 1 | 2 | 40.00
             2026-04-01 | 200.00  | 1 | 1 | 1 | 200.00
             2026-05-05 | 750.00  | 1 | 1 | 1 | 750.00
@@ -79,9 +80,10 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // July −49; August 100 × 979 / 51 = 1919.607843; September
     // 100 × (17.49 − 1030) / 1030 = −98.301942; October 100 × (1400 − 17.49) / 17.49 = 7904.574042.
     assert_eq!(
-        table_rows(o, "gold", "gold_sales_monthly", None).await,
-        expected(
+        table_text(o, "gold", "gold_sales_monthly").await,
+        expected_table(
             "
+            month | monthly_revenue | monthly_orders | unique_customers | avg_order_value | mom_revenue_growth_percent
             2025-10-01 | 40.00   | 1 | 1 | 40.00   | NULL
             2026-04-01 | 200.00  | 1 | 1 | 200.00  | NULL
             2026-05-01 | 750.00  | 1 | 1 | 750.00  | 275.000000
@@ -99,9 +101,10 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // 13 pending, 16 delivered (2 d) → 7 orders, 7 items, delivery 5.5 / 3.
     // April's only order is delivered without delivered_at → NULL days.
     assert_eq!(
-        table_rows(o, "gold", "gold_operational_metrics", None).await,
-        expected(
+        table_text(o, "gold", "gold_operational_metrics").await,
+        expected_table(
             "
+            month | orders_total | orders_pending | orders_processing | orders_shipped | orders_delivered | orders_cancelled | orders_returned | cancellation_rate | return_rate | avg_items_per_order | avg_delivery_days
             2025-10-01 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0.000000 | 0.000000 | 2.000000 | 2.000000
             2026-04-01 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0.000000 | 0.000000 | 1.000000 | NULL
             2026-05-01 | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0.000000 | 0.000000 | 1.000000 | 1.500000
@@ -126,9 +129,10 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // 103 10 × (0.3333 + 0.18 + 0.2) = 7.1; 104 10 × (0.4167 + 0.18 + 0.2) = 8.0;
     // 105 10 × (0.1667 + 0.18 + 0.2) = 5.5; 106 (stock NULL) 10 × (0.1667 + 0.18) = 3.5.
     assert_eq!(
-        table_rows(o, "gold", "gold_product_performance", None).await,
-        expected(
+        table_text(o, "gold", "gold_product_performance").await,
+        expected_table(
             "
+            product_id | product_name | category | brand | current_price | current_stock | total_units_sold | total_revenue | total_profit | avg_rating | review_count | stock_level | sales_performance | product_health_score
             101 | Laptop Pro | Computers   | Acme    | 1000.00 | 5    | 3 | 2650.00 | 550.00 | 4.500000 | 2 | Critical     | Best Seller | 9.700000
             102 | Mouse      | Peripherals | Globex  | 20.00   | 0    | 6 | 108.49  | 60.49  | NULL     | 0 | Out of Stock | Poor        | 4.300000
             103 | Keyboard   | Peripherals | Globex  | 50.00   | 30   | 4 | 200.00  | 200.00 | 3.000000 | 1 | Low          | Moderate    | 7.100000
@@ -151,9 +155,10 @@ async fn ecommerce_gold_tables_match_hand_computed_values() {
     // 4 turned 66 today; 9 turns 64 tomorrow → 55-64. Tenure: 6 exactly 90 days → Recent,
     // 11 364 days → Recent. Customer 1's newest version (by updated_at) is the first line.
     assert_eq!(
-        table_rows(o, "gold", "gold_customer_analytics", None).await,
-        expected(
+        table_text(o, "gold", "gold_customer_analytics").await,
+        expected_table(
             "
+            customer_id | full_name | email | city | country | age_group | customer_lifetime_stage | total_orders | total_revenue | avg_order_value | first_order_date | last_order_date | recency_days | r_score | f_score | m_score | rfm_score | customer_segment | customer_lifetime_value
             1  | Ana García      | ana.garcia@example.com | Santiago      | CL | 35-44    | Veteran | 2 | 940.00  | 470.00  | 2025-10-01T09:00:00Z | 2026-10-30T10:00:00Z | 1   | 5 | 5 | 5 | 555 | VIP      | 2599.24
             2  | Bruno O'Brien   | bruno@example.com      | Lima          | PE | Under 18 | New     | 1 | 50.00   | 50.00   | 2026-10-20T12:00:00Z | 2026-10-20T12:00:00Z | 11  | 4 | 1 | 2 | 412 | New      | 1800.00
             3  | Carla Díaz      | carla@example.com      | Bogotá        | CO | Unknown  | Regular | 1 | 200.00  | 200.00  | 2026-04-01T08:00:00Z | 2026-04-01T08:00:00Z | 213 | 1 | 1 | 3 | 113 | Lost     | 1023.36

@@ -36,9 +36,10 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
     let o = out.path();
 
     assert_eq!(
-        table_rows(o, "gold", "gold_user_onboarding_metrics", None).await,
-        expected(
+        table_text(o, "gold", "gold_user_onboarding_metrics").await,
+        expected_table(
             "
+            user_id | segment | segment_name | first_login_dt | drop | activation | setup | habit | habit_dt | ab_group
             1  | 1 | Individuals | 2026-09-01 | false | true  | true  | true  | 2026-09-11 | control
             2  | 2 | Sellers     | 2026-09-01 | false | true  | false | false | NULL       | treatment
             3  | 1 | Individuals | 2026-09-01 | true  | false | false | true  | 2026-09-30 | treatment
@@ -52,9 +53,10 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
     );
 
     assert_eq!(
-        table_rows(o, "gold", "gold_onboarding_funnel", None).await,
-        expected(
+        table_text(o, "gold", "gold_onboarding_funnel").await,
+        expected_table(
             "
+            segment_name | ab_group | users | activated | setup_done | habit_users | dropped | activation_rate | setup_rate | habit_rate | drop_rate
             All         | all       | 8 | 6 | 3 | 3 | 2 | 0.750000 | 0.375000 | 0.375000 | 0.250000
             All         | control   | 4 | 4 | 2 | 2 | 0 | 1.000000 | 0.500000 | 0.500000 | 0.000000
             All         | treatment | 4 | 2 | 1 | 1 | 2 | 0.500000 | 0.250000 | 0.250000 | 0.500000
@@ -70,9 +72,10 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
 
     // metric | segment | n0 | x0 | p0 | n1 | x1 | p1 | diff | lift | z | p | ci_low | ci_high | significant
     assert_eq!(
-        table_rows(o, "gold", "gold_ab_onboarding_results", None).await,
-        expected(
+        table_text(o, "gold", "gold_ab_onboarding_results").await,
+        expected_table(
             "
+            metric | segment_name | control_users | control_successes | control_rate | treatment_users | treatment_successes | treatment_rate | abs_diff | relative_lift | z_score | p_value | ci_low | ci_high | significant
             activation | Individuals | 3 | 3 | 1.000000 | 2 | 0 | 0.000000 | -1.000000 | -1.000000 | -2.236068 | 0.025347 | -1.000000 | -1.000000 | true
             activation | Sellers | 1 | 1 | 1.000000 | 2 | 2 | 1.000000 | 0.000000 | 0.000000 | NULL | NULL | 0.000000 | 0.000000 | false
             activation | All | 4 | 4 | 1.000000 | 4 | 2 | 0.500000 | -0.500000 | -0.500000 | -1.632993 | 0.102470 | -0.989991 | -0.010009 | false
@@ -90,9 +93,10 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
     );
 
     assert_eq!(
-        table_rows(o, "gold", "gold_ab_srm", None).await,
-        expected(
+        table_text(o, "gold", "gold_ab_srm").await,
+        expected_table(
             "
+            segment_name | control_users | treatment_users | expected_control_share | chi_square | p_value | srm_detected
             Individuals | 3 | 2 | 0.500000 | 0.200000 | 0.654721 | false
             Sellers     | 1 | 2 | 0.500000 | 0.333333 | 0.563703 | false
             All         | 4 | 4 | 0.500000 | 0.000000 | 1.000000 | false

@@ -171,6 +171,36 @@ pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String
         .collect()
 }
 
+/// A whole published table as text: its header row (`a | b | c`), then its
+/// rows sorted, in the form of [`table_rows`].
+pub async fn table_text(output: &Path, layer: &str, table: &str) -> Vec<String> {
+    let header = table_schema(output, layer, table)
+        .await
+        .iter()
+        .map(|column| column.split(": ").next().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let mut text = vec![header];
+    text.extend(table_rows(output, layer, table, None).await);
+    text
+}
+
+/// A hand-written table: the first non-empty line is the header, kept
+/// first; the rows after it are sorted.
+pub fn expected_table(text: &str) -> Vec<String> {
+    let mut rows = expected(text);
+    let first = text
+        .lines()
+        .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join(" | "))
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    if let Some(i) = rows.iter().position(|r| *r == first) {
+        rows.remove(i);
+    }
+    rows.insert(0, first);
+    rows
+}
+
 /// Expected rows from a hand-written block: one row per non-empty line, sorted.
 pub fn expected(text: &str) -> Vec<String> {
     let mut rows: Vec<String> = text
