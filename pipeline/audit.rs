@@ -8,6 +8,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::cluster::within_cluster_limit;
+use crate::engine::read_only;
 use crate::error::{Error, Result, error_chain};
 use crate::models::sidecar::{DataTest, Severity};
 
@@ -109,7 +110,11 @@ async fn run_one(
     let schema = ctx.table(table).await?.schema().as_arrow().clone();
     let failing = test.failing_rows_sql(table, &schema);
     let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
-    let batches = ctx.sql(&count_sql).await?.collect().await?;
+    let batches = ctx
+        .sql_with_options(&count_sql, read_only())
+        .await?
+        .collect()
+        .await?;
     // A count that cannot be read is an error, never "0 failing rows".
     let count = batches
         .iter()
@@ -132,7 +137,7 @@ async fn run_one(
         return Ok((0, Vec::new()));
     }
     let sample = ctx
-        .sql(&failing)
+        .sql_with_options(&failing, read_only())
         .await?
         .limit(0, Some(SAMPLE_ROWS))?
         .collect()

@@ -6,6 +6,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{
     FairSpillPool, GreedyMemoryPool, MemoryPool, TrackConsumersPool,
@@ -17,6 +18,15 @@ use crate::config::{Config, MemoryPoolKind};
 use crate::error::Result;
 use crate::storage::StoreRegistry;
 use crate::udf::RunContext;
+
+/// What SQL from users may do outside a model: read. No DDL (`CREATE
+/// EXTERNAL TABLE` on any path), no DML (`COPY … TO`, `INSERT`), no `SET`.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
 
 /// Build the session every model of a run is planned and executed in.
 pub fn session_context(config: &Config, run: &RunContext) -> Result<SessionContext> {

@@ -27,7 +27,12 @@ pub async fn query(args: QueryArgs) -> Result<()> {
             config.output.display()
         )));
     }
-    let batches = ctx.sql(&args.sql).await?.collect().await?;
+    // Only reads: `query` must never write files or register paths.
+    let df = ctx
+        .sql_with_options(&args.sql, engine::read_only())
+        .await
+        .map_err(|e| Error::Input(format!("query: {e}")))?;
+    let batches = df.collect().await?;
     let text = format_batches(&batches, args.format)?;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())

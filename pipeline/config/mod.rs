@@ -258,7 +258,11 @@ impl Variables {
             let number: f64 = value
                 .trim()
                 .parse()
-                .map_err(|_| Error::Config(format!("--var {name}: `{value}` is not a number")))?;
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| {
+                    Error::Config(format!("--var {name}: `{value}` is not a finite number"))
+                })?;
             serde_json::json!(number)
         };
         obj.insert(name.to_string(), new_value);
@@ -378,6 +382,19 @@ impl Config {
         for (ok, message) in checks {
             if !ok {
                 return Err(Error::Config(message.to_string()));
+            }
+        }
+        // NaN and infinity pass no comparison above, or slip through one-sided ones.
+        // (TOML, unlike JSON, keeps NaN and infinity, so they can be found.)
+        if let Ok(toml::Value::Table(table)) = toml::Value::try_from(v) {
+            for (name, value) in table {
+                if let toml::Value::Float(x) = value
+                    && !x.is_finite()
+                {
+                    return Err(Error::Config(format!(
+                        "variables.{name} = {x} is not a finite number"
+                    )));
+                }
             }
         }
         self.amplitude.validate()?;
@@ -500,6 +517,15 @@ mod tests {
         assert_eq!(c.variables.clv_lifespan_years, 5.0);
         assert!(c.variables.set("nope=1").is_err());
         assert!(c.variables.set("alpha=abc").is_err());
+        for bad in ["alpha=NaN", "alpha=inf", "clv_lifespan_years=-inf"] {
+            let err = c.variables.set(bad).unwrap_err().to_string();
+            let name = bad.split('=').next().unwrap();
+            assert!(err.contains(name) && err.contains("finite"), "{err}");
+        }
+        let mut infinite = Config::default();
+        infinite.variables.overstock = f64::INFINITY;
+        let err = infinite.validate().unwrap_err().to_string();
+        assert!(err.contains("overstock") && err.contains("finite"), "{err}");
         c.max_bad_row_fraction = 2.0;
         assert!(c.validate().is_err());
     }

@@ -21,6 +21,32 @@ use super::sources::{Check, ColType, Column, Source, quarantine_schema};
 use super::values;
 use crate::error::{Error, Result};
 
+/// Whether a file's lines end in `\r` alone: its first block holds a `\r`
+/// and no `\n`.
+fn ends_lines_with_cr_only(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1 << 16);
+    File::open(path)
+        .and_then(|f| f.take(1 << 16).read_to_end(&mut head))
+        .map_err(|e| Error::io("cannot read input file", path, e))?;
+    Ok(head.contains(&b'\r') && !head.contains(&b'\n'))
+}
+
+/// A reader that turns every `\r` into `\n`.
+struct CrAsLf<R>(R);
+
+impl<R: std::io::Read> std::io::Read for CrAsLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        for b in &mut buf[..n] {
+            if *b == b'\r' {
+                *b = b'\n';
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Reads every file of `source` into `bronze_dir` (typed rows) and
 /// `quarantine_dir` (unusable rows), both single Parquet files under staging.
 pub fn ingest_source(
@@ -104,12 +130,20 @@ impl<'a> IngestState<'a> {
             .map_err(|e| Error::io("cannot open input file", &file.path, e))?;
         // Records end at `\n` only: with the default CRLF terminator the csv
         // crate reports the line *before* each record of a CRLF file. A `\r`
-        // left at the end of the last field is whitespace and trimmed.
+        // left at the end of the last field is whitespace and trimmed. A file
+        // whose lines end in `\r` alone (old spreadsheet exports) is read
+        // with each `\r` taken as `\n`, so its lines and numbers are right.
+        let cr_only = ends_lines_with_cr_only(&file.path)?;
+        let input: Box<dyn std::io::Read> = if cr_only {
+            Box::new(CrAsLf(handle))
+        } else {
+            Box::new(handle)
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(BufReader::with_capacity(1 << 20, handle));
+            .from_reader(BufReader::with_capacity(1 << 20, input));
         let mut record = ByteRecord::new();
         let header_read = reader.read_byte_record(&mut record).map_err(|e| {
             self.source_error(format!("{}: cannot read the header: {e}", file.name))
@@ -135,6 +169,9 @@ impl<'a> IngestState<'a> {
                 break;
             }
             let line = record.position().map_or(0, |p| p.line());
+            // Physical lines this record spans: more than one for a quoted
+            // line break, or for a quote that never closed.
+            let lines = reader.position().line().saturating_sub(line).max(1);
             if is_blank(&record) {
                 continue;
             }
@@ -150,11 +187,16 @@ impl<'a> IngestState<'a> {
                     self.lineage.append(&file.name, line);
                     self.report.rows += 1;
                 }
+                Err(reason) if lines > 1 => {
+                    let reason = format!(
+                        "{reason} (the record spans lines {line}-{}: a quote that never \
+                         closed joins the lines after it)",
+                        line + lines - 1
+                    );
+                    self.quarantine_record(&record, &reason, &file.name, line, lines);
+                }
                 Err(reason) => {
-                    self.q_reason.append_value(&reason);
-                    self.q_raw.append_value(raw_values(&record));
-                    self.q_lineage.append(&file.name, line);
-                    self.report.quarantined += 1;
+                    self.quarantine_record(&record, &reason, &file.name, line, 1);
                 }
             }
             if self.lineage.rows >= self.opts.batch_rows
@@ -164,6 +206,25 @@ impl<'a> IngestState<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Set a record aside in the quarantine with its reason and lines.
+    fn quarantine_record(
+        &mut self,
+        record: &ByteRecord,
+        reason: &str,
+        file: &str,
+        line: u64,
+        lines: u64,
+    ) {
+        self.q_reason.append_value(reason);
+        self.q_raw.append_value(raw_values(record));
+        self.q_lineage.append(file, line);
+        self.report.quarantined += 1;
+        self.report.quarantined_lines += lines;
+        if lines > 1 && self.report.damaged.as_ref().is_none_or(|d| d.2 < lines) {
+            self.report.damaged = Some((file.to_string(), line, lines));
+        }
     }
 
     fn column_list(&self) -> String {

@@ -23,25 +23,42 @@ pub struct IngestReport {
     pub files: usize,
     pub rows: u64,
     pub quarantined: u64,
+    /// Physical lines the quarantined records span: a record whose quote
+    /// never closed spans every line it swallowed, and they all count.
+    pub quarantined_lines: u64,
+    /// The quarantined record spanning the most lines, when it spans more
+    /// than one: file, first line, lines spanned.
+    pub damaged: Option<(String, u64, u64)>,
     /// Rows whose primary key an earlier row already had (silver drops them).
     pub duplicate_keys: u64,
 }
 
 impl IngestReport {
-    /// Fail the source when its quarantined share exceeds `max_fraction` (docs/models.md §1.1).
+    /// Fail the source when its quarantined share of physical lines
+    /// exceeds `max_fraction` (docs/models.md §1.1).
     pub fn check_bad_fraction(&self, source: &str, max_fraction: f64) -> Result<()> {
-        let total = self.rows + self.quarantined;
+        let total = self.rows + self.quarantined_lines;
         if total == 0 {
             return Ok(());
         }
-        let fraction = self.quarantined as f64 / total as f64;
+        let fraction = self.quarantined_lines as f64 / total as f64;
         if fraction > max_fraction {
+            let damaged = self
+                .damaged
+                .as_ref()
+                .map(|(file, line, lines)| {
+                    format!(
+                        "; the record starting at {file} line {line} spans {lines} lines \
+                         (an unmatched quote?)"
+                    )
+                })
+                .unwrap_or_default();
             return Err(Error::Source {
                 source_name: source.to_string(),
                 message: format!(
-                    "{} of {} rows ({:.1} %) were quarantined, above max_bad_row_fraction {}; \
+                    "{} of {} lines ({:.1} %) were quarantined, above max_bad_row_fraction {}{damaged}; \
                      see _quarantine/{source}/ for each row's reason, fix the input or raise the limit",
-                    self.quarantined,
+                    self.quarantined_lines,
                     total,
                     fraction * 100.0,
                     max_fraction

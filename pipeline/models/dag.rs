@@ -150,6 +150,17 @@ impl Dag {
     /// `select` (graph operators allowed), then restricted to `layer`.
     pub fn select(&self, select: &[String], layer: Option<Layer>) -> Result<BTreeSet<String>> {
         let mut chosen = BTreeSet::new();
+        if !select.is_empty()
+            && select
+                .iter()
+                .all(|s| s.split([',', ' ']).all(str::is_empty))
+        {
+            // An unset `$MODELS` in a scheduler's template: never "run nothing".
+            return Err(Error::Config(
+                "--select names no model (an empty value); leave --select out to run every model"
+                    .into(),
+            ));
+        }
         if select.is_empty() {
             chosen.extend(0..self.models.len());
         }
@@ -225,20 +236,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ModelKind;
-
-    fn model(name: &str, layer: Layer, deps: &[&str]) -> Model {
-        Model {
-            name: name.into(),
-            layer,
-            kind: ModelKind::Sql {
-                path: format!("{name}.sql").into(),
-                sql: String::new(),
-            },
-            deps: deps.iter().map(|d| d.to_string()).collect(),
-            tests: Vec::new(),
-        }
-    }
+    use crate::models::model::test_model as model;
 
     fn sample() -> Dag {
         Dag::build(vec![
@@ -332,5 +330,8 @@ mod tests {
         );
         assert_eq!(s(&[], Some(Layer::Silver)), vec!["silver_x", "silver_y"]);
         assert!(dag.select(&["nope".into()], None).is_err());
+        let empty = dag.select(&["".into()], None).unwrap_err().to_string();
+        assert!(empty.contains("names no model"), "{empty}");
+        assert!(dag.select(&[" , ".into()], None).is_err());
     }
 }

@@ -41,3 +41,18 @@ impl Model {
         }
     }
 }
+
+/// A SQL model with no SQL, for tests of the graph and the scheduler.
+#[cfg(test)]
+pub fn test_model(name: &str, layer: Layer, deps: &[&str]) -> Model {
+    Model {
+        name: name.into(),
+        layer,
+        kind: ModelKind::Sql {
+            path: format!("{name}.sql").into(),
+            sql: String::new(),
+        },
+        deps: deps.iter().map(|d| d.to_string()).collect(),
+        tests: Vec::new(),
+    }
+}

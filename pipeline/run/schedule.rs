@@ -153,19 +153,7 @@ mod tests {
 
     use super::*;
     use crate::models::Layer;
-
-    fn model(name: &str, layer: Layer, deps: &[&str]) -> Model {
-        Model {
-            name: name.into(),
-            layer,
-            kind: ModelKind::Sql {
-                path: format!("{name}.sql").into(),
-                sql: String::new(),
-            },
-            deps: deps.iter().map(|d| d.to_string()).collect(),
-            tests: Vec::new(),
-        }
-    }
+    use crate::models::model::test_model as model;
 
     /// bronze_a → silver_a → gold_ab ← silver_b ← bronze_b, and gold_c ← silver_a.
     fn dag() -> Dag {

@@ -56,6 +56,8 @@ fn header_only_file_gives_zero_rows() {
             files: 1,
             rows: 0,
             quarantined: 0,
+            quarantined_lines: 0,
+            damaged: None,
             duplicate_keys: 0,
         }
     );
@@ -93,6 +95,8 @@ fn invalid_utf8_in_a_row_is_quarantined_and_in_the_header_is_an_error() {
             files: 1,
             rows: 1,
             quarantined: 1,
+            quarantined_lines: 1,
+            damaged: None,
             duplicate_keys: 0,
         }
     );
@@ -125,14 +129,18 @@ fn too_many_bad_rows_fail_the_source() {
         files: 1,
         rows: 94,
         quarantined: 6,
+        quarantined_lines: 6,
+        damaged: None,
         duplicate_keys: 0,
     };
     let err = report.check_bad_fraction("orders", 0.05).unwrap_err();
-    assert!(err.to_string().contains("6 of 100 rows"), "{err}");
+    assert!(err.to_string().contains("6 of 100 lines"), "{err}");
     let report = IngestReport {
         files: 1,
         rows: 95,
         quarantined: 5,
+        quarantined_lines: 5,
+        damaged: None,
         duplicate_keys: 0,
     };
     report.check_bad_fraction("orders", 0.05).unwrap();
@@ -177,6 +185,8 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
             files: 2,
             rows: 3,
             quarantined: 0,
+            quarantined_lines: 0,
+            damaged: None,
             duplicate_keys: 0,
         }
     );
@@ -207,4 +217,65 @@ async fn a_broken_source_fails_itself_and_its_dependants_only() {
     assert!(model("bronze_reviews").error.unwrap().contains("`rating`"));
     assert_eq!(model("gold_product_performance").status, Status::Skipped);
     assert_eq!(model("gold_sales_daily").status, Status::Success);
+}
+
+/// A stray quote at the start of a field swallows the lines after it into
+/// one record: every swallowed line counts, so the source fails naming the
+/// file and line instead of landing a fraction of its rows with exit 0.
+#[test]
+fn a_quote_that_never_closes_counts_every_line_it_swallows() {
+    let mut csv = String::from("order_id,customer_id,order_date,status\n");
+    for i in 1..=100 {
+        let status = if i == 10 { "\"shipped" } else { "shipped" };
+        csv.push_str(&format!("{i},1,2026-10-01 10:00:00,{status}\n"));
+    }
+    let (result, dir) = ingest_bytes("orders", csv.as_bytes());
+    let report = result.unwrap();
+    assert_eq!((report.rows, report.quarantined), (9, 1));
+    // Line 11 (order 10) to the end of the file, line 101.
+    assert_eq!(report.quarantined_lines, 91);
+    assert_eq!(report.damaged, Some(("orders.csv".to_string(), 11, 91)));
+    let err = report
+        .check_bad_fraction("orders", 0.05)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("91 of 100 lines") && err.contains("orders.csv line 11 spans 91 lines"),
+        "{err}"
+    );
+    let reasons = tokio::runtime::Runtime::new().unwrap().block_on(table_rows(
+        dir.path(),
+        ".",
+        "quarantine",
+        Some("select _source_line, reason from quarantine"),
+    ));
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("11 | "), "{reasons:?}");
+    assert!(reasons[0].contains("spans lines 11-101"), "{reasons:?}");
+    // A quoted line break inside a field is one good record over two lines.
+    let (result, _dir) = ingest_bytes(
+        "reviews",
+        b"review_id,product_id,rating,review_date,review_text\n1,1,5,2026-10-01,\"great\nphone\"\n2,1,4,2026-10-02,ok\n",
+    );
+    let report = result.unwrap();
+    assert_eq!(
+        (report.rows, report.quarantined, report.quarantined_lines),
+        (2, 0, 0)
+    );
+}
+
+/// Lines ending in a carriage return alone are lines, with their numbers.
+#[test]
+fn a_file_with_cr_only_line_ends_is_read_line_by_line() {
+    let lf = "order_id,customer_id,order_date,status\n1,1,2026-10-01 10:00:00,shipped\n2,1,2026-10-01 11:00:00,bogus\n3,2,2026-10-02 10:00:00,delivered\n";
+    let (result, dir) = ingest_bytes("orders", lf.replace('\n', "\r").as_bytes());
+    let report = result.unwrap();
+    assert_eq!((report.rows, report.quarantined), (2, 1));
+    let lines = tokio::runtime::Runtime::new().unwrap().block_on(table_rows(
+        dir.path(),
+        ".",
+        "quarantine",
+        Some("select _source_line from quarantine"),
+    ));
+    assert_eq!(lines, vec!["3"]);
 }

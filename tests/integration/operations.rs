@@ -321,3 +321,82 @@ async fn an_older_night_reruns_with_every_data_test_passing() {
     .await;
     assert_eq!(ranked_later, vec!["true | true".to_string()]);
 }
+
+/// `medallion query` only reads: statements that would write files or
+/// register paths are refused (exit 2) and write nothing; an empty
+/// `--select` (an unset `$MODELS`) is a usage error, not "run nothing".
+#[tokio::test]
+async fn query_is_read_only_and_an_empty_selection_is_an_error() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(
+        run(config(&fixture("shop"), out.path()), "2026-10-31")
+            .await
+            .outcome()
+            .is_ok()
+    );
+    let medallion = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .current_dir(project_root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let root = out.path().to_str().unwrap();
+    let written = out.path().join("copied.csv");
+    let copy = format!("copy (select 1 as x) to '{}'", written.display());
+    let create = format!(
+        "create external table t stored as parquet location '{}'",
+        out.path().join("gold/gold_sales_daily").display()
+    );
+    for sql in [
+        copy.as_str(),
+        create.as_str(),
+        "set datafusion.execution.batch_size = 1",
+    ] {
+        let o = medallion(&["query", "--output", root, sql]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{sql}: {stderr}");
+        assert!(stderr.contains("query:"), "{stderr}");
+    }
+    assert!(!written.exists(), "COPY wrote a file");
+    let o = medallion(&[
+        "query",
+        "--output",
+        root,
+        "select count(*) from gold_sales_daily",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let latest = std::fs::read(out.path().join("_runs/latest.json")).unwrap();
+    let o = medallion(&[
+        "run",
+        "--as-of",
+        "2026-10-31",
+        "--output",
+        root,
+        "--select",
+        "",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--select names no model"), "{stderr}");
+    assert_eq!(
+        std::fs::read(out.path().join("_runs/latest.json")).unwrap(),
+        latest
+    );
+    let o = medallion(&[
+        "run",
+        "--as-of",
+        "2026-10-31",
+        "--output",
+        root,
+        "--var",
+        "alpha=NaN",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("alpha") && stderr.contains("finite"),
+        "{stderr}"
+    );
+}
