@@ -112,6 +112,16 @@ pub struct RunArgs {
     #[arg(long, env = "MEDALLION_MAX_BAD_ROW_FRACTION")]
     pub max_bad_row_fraction: Option<f64>,
 
+    /// Share by which a source's rows may fall against its published version
+    /// before the source fails [config `max_shrink_fraction`].
+    #[arg(long, env = "MEDALLION_MAX_SHRINK_FRACTION")]
+    pub max_shrink_fraction: Option<f64>,
+
+    /// Publish sources even when their row count fell by more than
+    /// max_shrink_fraction (a source that really shrank).
+    #[arg(long)]
+    pub allow_shrink: bool,
+
     /// Models built at the same time [config `max_concurrent_models`].
     #[arg(long, env = "MEDALLION_MAX_CONCURRENT_MODELS")]
     pub max_concurrent_models: Option<usize>,

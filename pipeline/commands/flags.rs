@@ -29,6 +29,7 @@ pub fn run_config(args: &RunArgs) -> Result<Config> {
     override_from_flags!(config, args:
         input,
         max_bad_row_fraction,
+        max_shrink_fraction,
         max_concurrent_models,
         target_partitions,
         memory_limit_mb,
@@ -36,6 +37,7 @@ pub fn run_config(args: &RunArgs) -> Result<Config> {
         engine,
         cluster_query_timeout_seconds,
     );
+    config.allow_shrink |= args.allow_shrink;
     if let Some(url) = &args.scheduler {
         config.scheduler = Some(url.clone());
     }

@@ -31,6 +31,11 @@ pub struct Config {
     pub models: PathBuf,
     /// Share of a source's rows that may be quarantined before the source fails.
     pub max_bad_row_fraction: f64,
+    /// Share by which a source's row count may fall against its published
+    /// version before the run refuses it (a truncated or header-only file).
+    pub max_shrink_fraction: f64,
+    /// Publish a source however much it shrank (flag `--allow-shrink`).
+    pub allow_shrink: bool,
     /// Rows per record batch when reading CSV.
     pub batch_rows: usize,
     /// DataFusion partitions per query; 0 means CPU cores divided by
@@ -83,6 +88,8 @@ impl Default for Config {
             output: PathBuf::from("artifacts"),
             models: PathBuf::from("sql"),
             max_bad_row_fraction: 0.05,
+            max_shrink_fraction: 0.5,
+            allow_shrink: false,
             batch_rows: 65_536,
             target_partitions: 0,
             max_concurrent_models: 2,
@@ -306,10 +313,14 @@ impl Config {
     /// Check every value before any I/O happens.
     pub fn validate(&self) -> Result<()> {
         let v = &self.variables;
-        let checks: [(bool, &str); 16] = [
+        let checks: [(bool, &str); 17] = [
             (
                 (0.0..=1.0).contains(&self.max_bad_row_fraction),
                 "max_bad_row_fraction must be within 0..=1",
+            ),
+            (
+                (0.0..=1.0).contains(&self.max_shrink_fraction),
+                "max_shrink_fraction must be within 0..=1",
             ),
             (self.batch_rows > 0, "batch_rows must be > 0"),
             (

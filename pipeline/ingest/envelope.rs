@@ -101,9 +101,23 @@ fn step_name(v: &Value) -> Option<String> {
     }
 }
 
+/// The largest count a JSON number holds exactly: beyond 2^53 a float has
+/// gaps, and such a count is surely damage rather than users.
+const MAX_EXACT_COUNT: f64 = 9_007_199_254_740_992.0;
+
 fn count(v: &Value, what: &str) -> std::result::Result<i64, String> {
+    if let Some(n) = v.as_u64() {
+        // An integer literal: exact, but it must fit the count column.
+        return i64::try_from(n)
+            .ok()
+            .filter(|n| *n <= 1 << 53)
+            .ok_or_else(|| format!("{what}: `{v}` is too large to be a user count"));
+    }
     match v.as_f64() {
-        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(f as i64),
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= MAX_EXACT_COUNT => Ok(f as i64),
+        Some(f) if f > MAX_EXACT_COUNT => {
+            Err(format!("{what}: `{v}` is too large to be a user count"))
+        }
         _ => Err(format!("{what}: `{v}` is not a user count")),
     }
 }
@@ -262,6 +276,13 @@ mod tests {
                 .unwrap_err()
                 .contains("not a user count")
         );
+        for huge in ["1e300", "18446744073709551615", "9007199254740993"] {
+            let bad = GOOD.replace("[6, 3]", &format!("[6, {huge}]"));
+            let reason = parse_envelope(bad.as_bytes()).unwrap_err();
+            assert!(reason.contains("too large"), "{huge}: {reason}");
+        }
+        let exact = GOOD.replace("[6, 3]", "[6, 3.0]");
+        assert!(parse_envelope(exact.as_bytes()).is_ok());
         assert!(
             parse_envelope(b"{\"experiment_id\": 1}")
                 .unwrap_err()

@@ -125,6 +125,7 @@ async fn build_source(
         .publish(&quarantine_stage, "_quarantine", source.name)
         .await?;
     report.check_bad_fraction(source.name, run.config.max_bad_row_fraction)?;
+    check_shrink(run, &model.name, source.name, report.rows).await?;
     if source.primary_key().is_some() {
         let duplicates = report.duplicate_keys;
         if duplicates > 0 {
@@ -144,6 +145,31 @@ async fn build_source(
         result,
     )
     .await
+}
+
+/// The volume guard: a source whose rows fell by more than
+/// `max_shrink_fraction` against its published version fails, unless the
+/// run allows it. Over the whole source, all of its files together.
+async fn check_shrink(run: &Run, table: &str, source: &str, rows: u64) -> Result<()> {
+    if run.config.allow_shrink {
+        return Ok(());
+    }
+    let Some(before) = run.root.published_rows("bronze", table).await? else {
+        return Ok(());
+    };
+    let floor = before as f64 * (1.0 - run.config.max_shrink_fraction);
+    if (rows as f64) < floor {
+        return Err(Error::Source {
+            source_name: source.to_string(),
+            message: format!(
+                "{rows} rows against {before} in the published {table}: a fall of more than \
+                 max_shrink_fraction {} (a truncated or header-only file?); the published \
+                 tables stay as they are. If the source really shrank, re-run with --allow-shrink",
+                run.config.max_shrink_fraction
+            ),
+        });
+    }
+    Ok(())
 }
 
 async fn build_amplitude(

@@ -150,6 +150,17 @@ impl Root {
         }
     }
 
+    /// Rows of the published version of `<layer>/<table>`, from its
+    /// `_SUCCESS` marker or manifest; `None` when never published.
+    pub async fn published_rows(&self, layer: &str, table: &str) -> Result<Option<u64>> {
+        let marker = format!("{layer}/{table}/{SUCCESS_MARKER}");
+        let Some(bytes) = self.read_file(&marker).await? else {
+            return Ok(None);
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+        Ok(value.get("rows").and_then(serde_json::Value::as_u64))
+    }
+
     /// Read a small file (run results) at `relative` under the root; `None`
     /// when there is none.
     pub async fn read_file(&self, relative: &str) -> Result<Option<Vec<u8>>> {

@@ -400,3 +400,59 @@ async fn query_is_read_only_and_an_empty_selection_is_an_error() {
         "{stderr}"
     );
 }
+
+/// The volume guard: a source that falls by more than max_shrink_fraction
+/// against its published version (a truncated or header-only file) fails,
+/// naming both counts, and every published table stays; `allow_shrink`
+/// (flag `--allow-shrink`) publishes it.
+#[tokio::test]
+async fn a_source_that_shrinks_fails_unless_the_run_allows_it() {
+    let input = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("shop"), input.path());
+    let out = tempfile::tempdir().unwrap();
+    assert!(
+        run(config(input.path(), out.path()), "2026-10-31")
+            .await
+            .outcome()
+            .is_ok()
+    );
+    let gold_before = gold_contents(out.path()).await;
+    let header = std::fs::read_to_string(input.path().join("orders.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(input.path().join("orders.csv"), format!("{header}\n")).unwrap();
+
+    let refused = run(config(input.path(), out.path()), "2026-10-31").await;
+    let err = refused.outcome().unwrap_err();
+    assert_eq!(err.exit_code(), medallion::error::exit::INPUT, "{err}");
+    let orders = refused
+        .models
+        .iter()
+        .find(|m| m.name == "bronze_orders")
+        .unwrap();
+    let message = orders.error.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("0 rows against 19") && message.contains("--allow-shrink"),
+        "{message}"
+    );
+    // Models that do not read orders were rebuilt, from the same inputs.
+    assert_eq!(gold_contents(out.path()).await, gold_before);
+
+    let allowed = run(
+        medallion::config::Config {
+            allow_shrink: true,
+            ..config(input.path(), out.path())
+        },
+        "2026-10-31",
+    )
+    .await;
+    let orders = allowed
+        .models
+        .iter()
+        .find(|m| m.name == "bronze_orders")
+        .unwrap();
+    assert_eq!((orders.status, orders.rows_written), (Status::Success, 0));
+}
