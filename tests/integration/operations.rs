@@ -367,38 +367,29 @@ async fn query_is_read_only_and_an_empty_selection_is_an_error() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // Usage errors, refused before the lock: nothing is written.
     let latest = std::fs::read(out.path().join("_runs/latest.json")).unwrap();
-    let o = medallion(&[
-        "run",
-        "--as-of",
-        "2026-10-31",
-        "--output",
-        root,
-        "--select",
-        "",
-    ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--select names no model"), "{stderr}");
-    assert_eq!(
-        std::fs::read(out.path().join("_runs/latest.json")).unwrap(),
-        latest
-    );
-    let o = medallion(&[
-        "run",
-        "--as-of",
-        "2026-10-31",
-        "--output",
-        root,
-        "--var",
-        "alpha=NaN",
-    ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("alpha") && stderr.contains("finite"),
-        "{stderr}"
-    );
+    for (flag, value, says) in [
+        ("--select", "", vec!["--select names no model"]),
+        ("--var", "alpha=NaN", vec!["alpha", "finite"]),
+    ] {
+        let o = medallion(&[
+            "run",
+            "--as-of",
+            "2026-10-31",
+            "--output",
+            root,
+            flag,
+            value,
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(says.iter().all(|s| stderr.contains(s)), "{stderr}");
+        assert_eq!(
+            std::fs::read(out.path().join("_runs/latest.json")).unwrap(),
+            latest
+        );
+    }
 }
 
 /// The volume guard: a source that falls by more than max_shrink_fraction
