@@ -153,6 +153,15 @@ pub struct RunArgs {
     /// [config `cluster_query_timeout_seconds`].
     #[arg(long, env = "MEDALLION_CLUSTER_QUERY_TIMEOUT_SECONDS")]
     pub cluster_query_timeout_seconds: Option<u64>,
+
+    /// Seconds after which a run lock that was not renewed is taken over, from any host
+    /// [config `lock_timeout_seconds`].
+    #[arg(long, env = "MEDALLION_LOCK_TIMEOUT_SECONDS")]
+    pub lock_timeout_seconds: Option<u64>,
+
+    /// Run folders kept under _runs/ (the newest); 0 = all [config `keep_runs`].
+    #[arg(long, env = "MEDALLION_KEEP_RUNS")]
+    pub keep_runs: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,10 @@ pub mod exit {
     pub const DATA_TESTS: u8 = 3;
     /// Another run holds the lock on the output root.
     pub const LOCKED: u8 = 4;
+    /// The run was stopped by SIGINT (Ctrl-C): 128 + 2.
+    pub const SIGINT: u8 = 130;
+    /// The run was stopped by SIGTERM (`docker stop`): 128 + 15.
+    pub const SIGTERM: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +126,12 @@ pub enum Error {
     )]
     ClusterTimeout { what: String, seconds: u64 },
 
+    /// SIGTERM or SIGINT stopped the run (run_results.json says `cancelled`).
+    #[error(
+        "run cancelled by {signal}: every table is at its previous version or its new one, the staging folder is removed and the lock released; run again to finish"
+    )]
+    Cancelled { signal: &'static str, code: u8 },
+
     #[error("background task failed")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -145,10 +155,22 @@ impl Error {
             | Error::Dag(_)
             | Error::Source { .. }
             | Error::Input(_) => true,
-            Error::Model { source, .. } => source.is_input_error() || source.is_plan_error(),
+            Error::Model { source, .. } => {
+                source.is_input_error() || source.is_plan_error() || source.is_overflow()
+            }
             Error::ModelsFailed { input_caused, .. } => *input_caused,
             _ => false,
         }
+    }
+
+    /// Arithmetic that a value in the data made overflow (a decimal too
+    /// large for its precision, an integer past its range): the data needs
+    /// fixing, re-running the same input fails the same way.
+    pub fn is_overflow(&self) -> bool {
+        let text = error_chain(self).to_ascii_lowercase();
+        ["overflow", "too large to store in a decimal", "is out of range"]
+            .iter()
+            .any(|w| text.contains(w))
     }
 
     fn is_plan_error(&self) -> bool {
@@ -167,6 +189,7 @@ impl Error {
         match self {
             Error::DataTests { .. } => exit::DATA_TESTS,
             Error::Locked { .. } => exit::LOCKED,
+            Error::Cancelled { code, .. } => *code,
             e if e.is_input_error() => exit::INPUT,
             _ => exit::FAILURE,
         }

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    match runtime.block_on(medallion::commands::dispatch(cli)) {
+    let outcome = runtime.block_on(medallion::commands::dispatch(cli));
+    // A cancelled run may leave a CSV parser finishing its batch on a
+    // blocking thread: do not wait for it, its output is discarded.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
         Ok(()) => ExitCode::from(exit::OK),
         Err(error) => {
             eprintln!("error: {}", medallion::error::error_chain(&error));

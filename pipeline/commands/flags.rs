@@ -36,6 +36,8 @@ pub fn run_config(args: &RunArgs) -> Result<Config> {
         memory_pool,
         engine,
         cluster_query_timeout_seconds,
+        lock_timeout_seconds,
+        keep_runs,
     );
     config.allow_shrink |= args.allow_shrink;
     if let Some(url) = &args.scheduler {

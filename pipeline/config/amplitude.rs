@@ -24,6 +24,10 @@ pub struct AmplitudeConfig {
     pub backoff_initial_ms: u64,
     /// Longest single wait between attempts, in seconds.
     pub backoff_max_seconds: u64,
+    /// Largest response body read, in MiB; a bigger one fails the request.
+    pub max_response_mb: u64,
+    /// Most pages of the experiment list followed (`nextCursor`).
+    pub max_pages: u32,
     /// Funnel conversion window `cs` in seconds.
     pub conversion_window_seconds: u64,
     /// Values of the user property `device_type` that make a device `mobile`.
@@ -44,6 +48,8 @@ impl Default for AmplitudeConfig {
             timeout_seconds: 300,
             backoff_initial_ms: 1000,
             backoff_max_seconds: 120,
+            max_response_mb: 64,
+            max_pages: 100,
             conversion_window_seconds: 1800,
             mobile_device_types: vec!["Android".into(), "Apple iPhone".into()],
             culture_languages: [("BR", "pt"), ("US", "en")]
@@ -90,6 +96,11 @@ impl AmplitudeConfig {
                 "amplitude.max_attempts and timeout_seconds must be > 0".into(),
             ));
         }
+        if self.max_response_mb == 0 || self.max_pages == 0 {
+            return Err(Error::Config(
+                "amplitude.max_response_mb and max_pages must be > 0".into(),
+            ));
+        }
         for e in &self.experiments {
             e.validate()?;
         }
@@ -111,6 +122,10 @@ impl ExperimentConfig {
         }
         if self.variants.is_empty() {
             return bad("needs at least one variant");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.variants.iter().find(|v| !seen.insert(v.as_str())) {
+            return bad(&format!("variant `{twice}` is listed twice"));
         }
         if !["all", "mobile", "desktop"].contains(&self.device.to_ascii_lowercase().as_str()) {
             return bad("device must be All, mobile or desktop");

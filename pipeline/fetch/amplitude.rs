@@ -6,14 +6,21 @@
 //! retries of 429, 5xx, timeouts and connection errors with exponential
 //! backoff, jitter and `Retry-After`, a bounded number of attempts, and a
 //! generous timeout because throttling can look like a hung request. 400, 401
-//! and 403 fail at once with Amplitude's message and what to fix. The secret
-//! key is only ever handed to reqwest's Basic auth: it is in no log, error or
-//! file. Envelopes are written through a temporary file and a rename.
+//! and 403 fail at once with Amplitude's message and what to fix. Hostile or
+//! broken servers are bounded too: bodies are read up to `max_response_mb`,
+//! redirects are followed at most 5 times and not retried, the experiment
+//! list stops at `max_pages` or a cursor it has seen. The keys are handed
+//! only to reqwest's auth; every text that came from the server or the
+//! network is scrubbed of the keys and of any `Basic`/`Bearer` token
+//! before it reaches a log or an error. Envelopes are written through a
+//! temporary file and a rename, under names that must be unique.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -178,6 +185,9 @@ pub struct Client {
     in_flight: Arc<Semaphore>,
 }
 
+/// Redirects followed per request.
+const MAX_REDIRECTS: usize = 5;
+
 /// Why one attempt did not succeed.
 enum Attempt {
     Retry {
@@ -194,6 +204,7 @@ impl Client {
             .timeout(Duration::from_secs(cfg.timeout_seconds))
             .connect_timeout(Duration::from_secs(30))
             .user_agent(concat!("medallion/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -209,7 +220,7 @@ impl Client {
         let url = format!("{}/api/2/funnels", self.cfg.api_url.trim_end_matches('/'));
         let params = query.params(&self.cfg);
         let what = format!("funnel {} / {}", query.experiment_id, query.variant);
-        self.get_json(&what, || {
+        self.get_json(&what, &[], || {
             self.http.get(&url).query(&params).basic_auth(
                 &self.credentials.api_key,
                 Some(&self.credentials.secret_key),
@@ -226,9 +237,17 @@ impl Client {
         );
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
+        let mut seen = std::collections::HashSet::new();
+        let secrets = [management_key];
+        for page_number in 1.. {
+            if page_number > self.cfg.max_pages {
+                return Err(Error::Input(format!(
+                    "Amplitude experiment list: still more pages after {} (amplitude.max_pages); raise the setting if the project really has that many",
+                    self.cfg.max_pages
+                )));
+            }
             let page = self
-                .get_json("experiment list", || {
+                .get_json("experiment list", &secrets, || {
                     let mut req = self
                         .http
                         .get(&url)
@@ -244,7 +263,15 @@ impl Client {
                 all.extend(items.iter().cloned());
             }
             match page.get("nextCursor").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => cursor = Some(next.to_string()),
+                Some(next) if !next.is_empty() => {
+                    if !seen.insert(next.to_string()) {
+                        return Err(Error::Input(format!(
+                            "Amplitude experiment list: page {page_number} repeats the cursor `{}` of an earlier page; the API is looping, stopped",
+                            self.scrub(next, &secrets)
+                        )));
+                    }
+                    cursor = Some(next.to_string());
+                }
                 _ => break,
             }
         }
@@ -254,6 +281,7 @@ impl Client {
     async fn get_json(
         &self,
         what: &str,
+        secrets: &[&str],
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value> {
         let mut attempt = 0;
@@ -266,7 +294,7 @@ impl Client {
                     .acquire()
                     .await
                     .map_err(|_| Error::Input("HTTP client closed".into()))?;
-                self.try_once(what, build()).await
+                self.try_once(what, secrets, build()).await
             };
             match outcome {
                 Ok(v) => return Ok(v),
@@ -297,13 +325,33 @@ impl Client {
         Duration::from_millis(ms)
     }
 
+    /// `text` without the keys, their Basic token or any `Basic`/`Bearer`
+    /// credential: whatever a server or proxy echoes back.
+    fn scrub(&self, text: &str, extra: &[&str]) -> String {
+        let c = &self.credentials;
+        let basic = BASE64.encode(format!("{}:{}", c.api_key, c.secret_key));
+        let mut out = scrub_tokens(text);
+        let secrets = [c.api_key.as_str(), c.secret_key.as_str(), basic.as_str()];
+        for secret in secrets.iter().chain(extra).filter(|s| s.len() >= 4) {
+            out = out.replace(secret, "***");
+        }
+        out
+    }
+
     async fn try_once(
         &self,
         what: &str,
+        secrets: &[&str],
         request: reqwest::RequestBuilder,
     ) -> std::result::Result<Value, Attempt> {
         let response = match request.send().await {
             Ok(r) => r,
+            Err(e) if e.is_redirect() => {
+                return Err(Attempt::Fatal(Error::Input(format!(
+                    "Amplitude {what}: more than {MAX_REDIRECTS} redirects ({}); check amplitude.api_url / experiment_api_url",
+                    self.scrub(&redact(&e.without_url().to_string()), secrets)
+                ))));
+            }
             Err(e) => {
                 // Timeouts and connection errors are worth another try; say which, never the URL's credentials.
                 let kind = if e.is_timeout() {
@@ -314,7 +362,10 @@ impl Client {
                     "request failed"
                 };
                 return Err(Attempt::Retry {
-                    reason: format!("{kind}: {}", redact(&e.without_url().to_string())),
+                    reason: format!(
+                        "{kind}: {}",
+                        self.scrub(&redact(&e.without_url().to_string()), secrets)
+                    ),
                     after: None,
                 });
             }
@@ -326,14 +377,32 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.text().await.unwrap_or_default();
+        let limit = self.cfg.max_response_mb.saturating_mul(1 << 20);
+        let body = match read_capped(response, limit).await {
+            Ok(body) => body,
+            Err(Capped::TooBig) => {
+                return Err(Attempt::Fatal(Error::Input(format!(
+                    "Amplitude {what}: the response is larger than {} MiB (amplitude.max_response_mb); narrow the query or raise the setting",
+                    self.cfg.max_response_mb
+                ))));
+            }
+            Err(Capped::Failed(e)) => {
+                return Err(Attempt::Retry {
+                    reason: format!(
+                        "reading the response failed: {}",
+                        self.scrub(&redact(&e.without_url().to_string()), secrets)
+                    ),
+                    after: None,
+                });
+            }
+        };
         if status.is_success() {
             return serde_json::from_str(&body).map_err(|e| Attempt::Retry {
                 reason: format!("response is not JSON: {e}"),
                 after: None,
             });
         }
-        let detail = amplitude_error(&body);
+        let detail = self.scrub(&amplitude_error(&body), secrets);
         match status {
             StatusCode::TOO_MANY_REQUESTS => Err(Attempt::Retry {
                 reason: format!("429 rate limited: {detail}"),
@@ -381,6 +450,57 @@ fn amplitude_error(body: &str) -> String {
     }
 }
 
+/// Why a body was not read whole.
+enum Capped {
+    TooBig,
+    Failed(reqwest::Error),
+}
+
+/// The body as text, read chunk by chunk and abandoned past `limit` bytes
+/// (a declared `Content-Length` over it fails before reading).
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<String, Capped> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(Capped::TooBig);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Capped::Failed)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Capped::TooBig);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// `text` with the token after every `Basic ` or `Bearer ` (any case)
+/// replaced by `***`.
+fn scrub_tokens(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let next = ["basic ", "bearer "]
+            .iter()
+            .filter_map(|w| lower[at..].find(w).map(|i| (at + i, w.len())))
+            .min();
+        let Some((start, len)) = next else { break };
+        let token_start = start + len;
+        let token_end = text[token_start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '}' | ')'))
+            .map_or(text.len(), |i| token_start + i);
+        out.push_str(&text[at..token_start]);
+        if token_end > token_start {
+            out.push_str("***");
+        }
+        at = token_end.max(token_start);
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// Strip anything that looks like `user:password@` from a message.
 fn redact(message: &str) -> String {
     match (message.find("://"), message.find('@')) {
@@ -420,6 +540,22 @@ pub async fn fetch_all(
     queries: Vec<FunnelQuery>,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
+    let mut names: std::collections::BTreeMap<String, &FunnelQuery> = Default::default();
+    for query in &queries {
+        if let Some(other) = names.insert(query.file_name(), query) {
+            let what = if other == query {
+                format!("variant `{}` of experiment `{}` is asked for twice", query.variant, query.experiment_id)
+            } else {
+                format!(
+                    "`{}`/`{}` and `{}`/`{}` would both be written to {}",
+                    other.experiment_id, other.variant, query.experiment_id, query.variant, query.file_name()
+                )
+            };
+            return Err(Error::Config(format!(
+                "fetch amplitude: {what}; give each experiment and variant a distinct name (characters other than letters, digits, `-` and `.` become `_` in file names)"
+            )));
+        }
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io("cannot create output folder", out, e))?;
     let mut tasks = tokio::task::JoinSet::new();
     for query in queries {
@@ -496,6 +632,27 @@ mod tests {
             q.file_name(),
             "exp-1__treatment__mobile__CL__20261001_20261031.json"
         );
+    }
+
+    #[test]
+    fn basic_and_bearer_tokens_are_scrubbed() {
+        assert_eq!(
+            scrub_tokens("echo: Authorization: Basic a2V5OnNlY3JldA== and bearer xyz, ok"),
+            "echo: Authorization: Basic *** and bearer ***, ok"
+        );
+        assert_eq!(scrub_tokens("{\"auth\":\"Basic abc\"}"), "{\"auth\":\"Basic ***\"}");
+        assert_eq!(scrub_tokens("nothing here"), "nothing here");
+        let client = Client::new(
+            AmplitudeConfig::default(),
+            Credentials::new("the-key".into(), "the-secret".into()),
+        )
+        .unwrap();
+        let basic = BASE64.encode("the-key:the-secret");
+        let text = format!("proxy said {basic} for the-key / the-secret and mgmt-token");
+        let clean = client.scrub(&text, &["mgmt-token"]);
+        for secret in ["the-key", "the-secret", basic.as_str(), "mgmt-token"] {
+            assert!(!clean.contains(secret), "{clean}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use datafusion::arrow::array::{ArrayRef, StringBuilder};
 
 use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink};
 use super::files::{IngestOptions, IngestReport, InputFile};
-use super::sources::{Check, ColType, Column, Source, quarantine_schema};
+use super::sources::{Check, ColType, Column, MONEY_MAX, QUANTITY_MAX, Source, quarantine_schema};
 use super::values;
 use crate::error::{Error, Result};
 
@@ -399,23 +399,36 @@ fn parse_cell(column: &Column, field: &str, offset: usize) -> Result<Cell, Strin
         _ => true,
     };
     if !ok {
-        return Err(format!("column `{name}`: `{text}` is {}", describe(column)));
+        return Err(format!("column `{name}`: `{text}` is {}", describe(column, cell)));
     }
     Ok(cell)
 }
 
-fn describe(column: &Column) -> String {
+/// Why a value failed its column's check. A wide range (a capacity limit
+/// such as [`QUANTITY_MAX`]) is reported as the bound that was crossed.
+fn describe(column: &Column, cell: Cell) -> String {
     let scale = match column.ty {
         ColType::Dec(s) => 10f64.powi(i32::from(s)),
         _ => 1.0,
     };
-    match column.check {
-        Check::IntRange(lo, i64::MAX) => format!("below the minimum {lo}"),
-        Check::IntRange(lo, hi) => format!("outside {lo}..{hi}"),
-        Check::DecRange(lo, i128::MAX) => format!("below the minimum {}", lo as f64 / scale),
-        Check::DecRange(lo, hi) => format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale),
-        Check::OneOf(allowed) => format!("not one of {}", allowed.join(", ")),
-        Check::None | Check::NullIfInvalid => "invalid".to_string(),
+    let bound = |below: bool, lo: f64, hi: f64| {
+        if below {
+            format!("below the minimum {lo}")
+        } else {
+            format!("above the maximum {hi} (larger values cannot be computed with)")
+        }
+    };
+    match (column.check, cell) {
+        (Check::IntRange(lo, hi), Cell::Int(v)) if hi >= QUANTITY_MAX => {
+            bound(v < lo, lo as f64, hi as f64)
+        }
+        (Check::DecRange(lo, hi), Cell::Dec(v)) if hi >= MONEY_MAX => {
+            bound(v < lo, lo as f64 / scale, hi as f64 / scale)
+        }
+        (Check::IntRange(lo, hi), _) => format!("outside {lo}..{hi}"),
+        (Check::DecRange(lo, hi), _) => format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale),
+        (Check::OneOf(allowed), _) => format!("not one of {}", allowed.join(", ")),
+        (Check::None | Check::NullIfInvalid, _) => "invalid".to_string(),
     }
 }
 

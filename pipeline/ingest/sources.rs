@@ -13,6 +13,14 @@ pub const MONEY_SCALE: i8 = 2;
 /// Scale of fractions such as `discount`: four places so 0.125 survives.
 pub const FRACTION_SCALE: i8 = 4;
 
+/// Largest quantity a built-in source accepts (a barcode typed into the
+/// quantity field is quarantined at bronze instead of overflowing silver).
+pub const QUANTITY_MAX: i64 = 1_000_000;
+/// Largest money amount a built-in source accepts, scaled by
+/// [`MONEY_SCALE`]: one billion. With [`QUANTITY_MAX`] a line's money stays
+/// below 10^15, inside the Decimal128(18, 2) silver and gold publish.
+pub const MONEY_MAX: i128 = 1_000_000_000 * 100;
+
 /// The type of a column as landed in bronze.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -148,7 +156,8 @@ const fn checked(c: Column, check: Check) -> Column {
 use ColType::*;
 
 const MONEY: ColType = Dec(MONEY_SCALE);
-const NON_NEGATIVE_MONEY: Check = Check::DecRange(0, i128::MAX);
+const NON_NEGATIVE_MONEY: Check = Check::DecRange(0, MONEY_MAX);
+const ANY_MONEY: Check = Check::DecRange(-MONEY_MAX, MONEY_MAX);
 
 pub const ORDER_STATUSES: &[&str] = &[
     "pending",
@@ -195,7 +204,7 @@ pub static SOURCES: &[Source] = &[
             col("brand", Str),
             checked(req("price", MONEY), NON_NEGATIVE_MONEY),
             checked(col("cost", MONEY), NON_NEGATIVE_MONEY),
-            checked(col("stock_quantity", Int), Check::IntRange(0, i64::MAX)),
+            checked(col("stock_quantity", Int), Check::IntRange(0, QUANTITY_MAX * 1000)),
             col("created_at", Date),
             col("is_active", Bool),
         ],
@@ -209,7 +218,7 @@ pub static SOURCES: &[Source] = &[
             req("order_date", Ts),
             checked(req("status", Str), Check::OneOf(ORDER_STATUSES)),
             col("payment_method", Str),
-            col("shipping_cost", MONEY),
+            checked(col("shipping_cost", MONEY), ANY_MONEY),
             col("delivered_at", Ts),
         ],
         latest_by: None,
@@ -220,7 +229,7 @@ pub static SOURCES: &[Source] = &[
             pk("order_item_id", Int),
             req("order_id", Int),
             req("product_id", Int),
-            checked(req("quantity", Int), Check::IntRange(1, i64::MAX)),
+            checked(req("quantity", Int), Check::IntRange(1, QUANTITY_MAX)),
             checked(req("unit_price", MONEY), NON_NEGATIVE_MONEY),
             checked(
                 col("discount", Dec(FRACTION_SCALE)),

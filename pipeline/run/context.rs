@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -49,6 +51,8 @@ pub struct Run {
     silver_props: WriterProperties,
     gold_props: WriterProperties,
     pub ingest: IngestOptions,
+    /// Raised when another run took the lock over: nothing more is published.
+    lease_lost: Arc<AtomicBool>,
 }
 
 impl Run {
@@ -62,10 +66,11 @@ impl Run {
         root: Root,
         run_id: String,
         started: DateTime<Utc>,
+        lease_lost: Arc<AtomicBool>,
     ) -> Result<Run> {
         let mut config = request.config.clone();
         // We hold the lock: any staging folder left is from a run that died.
-        let staging_root = root.staging_root();
+        let staging_root = root.staging_root()?;
         if staging_root.exists() {
             let _ = std::fs::remove_dir_all(&staging_root);
         }
@@ -104,6 +109,7 @@ impl Run {
             input_display,
             staging,
             staging_root,
+            lease_lost,
         };
         run.register_unselected(dag, selected).await?;
         Ok(run)
@@ -120,6 +126,11 @@ impl Run {
             Layer::Gold => &self.gold_props,
             _ => &self.silver_props,
         }
+    }
+
+    /// True once another run has taken this run's lock over.
+    pub fn lease_lost(&self) -> bool {
+        self.lease_lost.load(Ordering::Relaxed)
     }
 
     /// Remove this run's staging folder (whatever the models did).

@@ -59,6 +59,13 @@ pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
             let mut chain = error_chain(&error);
             if chain.contains("Resources exhausted") {
                 chain.push_str(&memory_hint(run.as_ref()));
+            } else if error.is_overflow() {
+                chain.push_str(
+                    "; a value in this model's input is too large for its arithmetic: find the row with \
+                     `medallion query` on the model's inputs and correct it at the source, or declare \
+                     a maximum so ingestion quarantines it (the built-in sources quarantine quantities \
+                     above 1000000 and money above 1000000000)",
+                );
             }
             tracing::error!(model = %model.name, error = %chain, "Model failed; its previous version stays published.");
             result.error = Some(chain);

@@ -5,11 +5,14 @@
 //! 3. build the selected models in dependency order, independent ones
 //!    concurrently (`schedule`), each ingested or queried into staging
 //!    (`materialize`), tested and published (`publish`);
-//! 4. write `run_results.json` (`results`) and release the lock.
+//! 4. write `run_results.json` (`results`), prune old run folders and
+//!    release the lock.
 //!
 //! A failed model keeps its previous version published and its dependants
-//! are skipped; the rest of the run goes on.
+//! are skipped; the rest of the run goes on. SIGTERM and SIGINT stop the
+//! run cleanly (`cancel`).
 
+pub mod cancel;
 pub mod context;
 pub mod materialize;
 pub mod publish;
@@ -17,6 +20,7 @@ pub mod results;
 pub mod schedule;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
 
@@ -39,10 +43,14 @@ pub fn new_run_id() -> String {
 }
 
 /// Run the pipeline. Returns the results once the run has started, whatever
-/// each model did; configuration, DAG and lock problems are errors.
+/// each model did (a signal included: see [`RunResults::outcome`]);
+/// configuration, DAG and lock problems are errors.
 pub async fn run(request: RunRequest) -> Result<RunResults> {
+    // First, so that from here on a signal is handled rather than fatal.
+    let mut stop = cancel::Stop::listen()?;
     let config = &request.config;
     config.validate()?;
+    config.check_paths()?;
     let dag = models::load_dag(&config.models)?;
     let selected = dag.select(&request.select, request.layer)?;
     let remote_input = storage::parse_location(&config.input)?;
@@ -59,20 +67,32 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     let root = Root::open(&config.output)?;
     let run_id = new_run_id();
     let started = Utc::now();
-    let holder = LockHolder {
-        run_id: run_id.clone(),
-        pid: std::process::id(),
-        host: storage::host_name(),
-        started_at: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+    let holder = LockHolder::this_process(&run_id, started);
+    let timeout = Duration::from_secs(config.lock_timeout_seconds);
+    let lease = tokio::select! {
+        lease = root.lock(holder, timeout) => lease?,
+        caught = stop.wait() => return Err(cancelled(caught)),
     };
-    let lock = root.lock(&holder).await?;
     let outcome = async {
-        let run = Run::open(&request, &dag, &selected, root, run_id, started).await?;
-        execute(Arc::new(run), &request, &dag, &selected).await
+        let opened = tokio::select! {
+            run = Run::open(&request, &dag, &selected, root, run_id, started, lease.lost_flag()) => run?,
+            caught = stop.wait() => {
+                // Whatever a half-opened run staged is removed by the next run.
+                return Err(cancelled(caught));
+            }
+        };
+        execute(Arc::new(opened), &request, &dag, &selected, &mut stop).await
     }
     .await;
-    lock.release().await;
+    lease.release().await;
     outcome
+}
+
+fn cancelled(caught: cancel::Caught) -> Error {
+    Error::Cancelled {
+        signal: caught.name(),
+        code: caught.exit_code(),
+    }
 }
 
 /// Build every selected model of an opened run, then record the results.
@@ -81,6 +101,7 @@ async fn execute(
     request: &RunRequest,
     dag: &models::Dag,
     selected: &std::collections::BTreeSet<String>,
+    stop: &mut cancel::Stop,
 ) -> Result<RunResults> {
     tracing::info!(run_id = %run.run_id, as_of = %run.as_of, models = selected.len(), "Run started.");
     let progress = RunProgress::start(selected.len());
@@ -88,7 +109,10 @@ async fn execute(
     let costs = schedule::expected_costs(&durations, dag, &run.config.input);
     let priority = dag.critical_paths(|m| costs.get(&m.name).copied().unwrap_or(0.0));
     let limit = run.config.max_concurrent_models;
-    let models = schedule::execute(dag, selected, &priority, limit, &progress, |model| {
+    let signal = async {
+        stop.wait().await;
+    };
+    let models = schedule::execute(dag, selected, &priority, limit, &progress, signal, |model| {
         materialize::build_model(Arc::clone(&run), model)
     })
     .await;
@@ -96,9 +120,15 @@ async fn execute(
     run.close();
     let finished = Utc::now();
     let failed = models.iter().any(|m| m.status == Status::Error);
+    let cancelled_by = stop.caught().map(cancel::Caught::name);
     let run_results = RunResults {
         run_id: run.run_id.clone(),
-        status: if failed { "error" } else { "success" },
+        status: match (cancelled_by, failed) {
+            (Some(_), _) => "cancelled",
+            (None, true) => "error",
+            (None, false) => "success",
+        },
+        cancelled_by,
         started_at: run.started.to_rfc3339_opts(SecondsFormat::Millis, true),
         finished_at: finished.to_rfc3339_opts(SecondsFormat::Millis, true),
         as_of: run.as_of.to_string(),
@@ -114,6 +144,7 @@ async fn execute(
         .await?;
     run.root.write_file("_runs/latest.json", body).await?;
     results::record_durations(&run.root, durations, &run_results.models).await;
+    results::prune_runs(&run.root, run.config.keep_runs).await;
     tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
     Ok(run_results)
 }

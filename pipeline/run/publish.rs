@@ -77,6 +77,14 @@ pub async fn publish(
             });
         }
     }
+    if run.lease_lost() {
+        return Err(Error::Locked {
+            root: run.root.display(),
+            holder: "another run, which took this run's lease over after it was not renewed for lock_timeout_seconds; this table was not published"
+                .into(),
+            lock_file: std::path::PathBuf::from(crate::storage::LOCK_DIR),
+        });
+    }
     match staged {
         Staged::Local(stage) => run.root.publish(stage, layer, name).await?,
         Staged::Cluster { root, .. } => root.publish_staged(&run.run_id, layer, name, rows).await?,

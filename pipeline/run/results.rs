@@ -17,6 +17,8 @@ pub enum Status {
     Success,
     Error,
     Skipped,
+    /// A signal stopped the run before the model finished.
+    Cancelled,
 }
 
 /// One model's line in run_results.json.
@@ -72,12 +74,21 @@ pub struct RunResults {
     pub arguments: Vec<String>,
     pub input: String,
     pub output: String,
+    /// The signal that stopped the run (`SIGTERM`, `SIGINT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<&'static str>,
     pub models: Vec<ModelResult>,
 }
 
 impl RunResults {
     /// `Ok` when every model succeeded, else the error that sets the exit code.
     pub fn outcome(&self) -> Result<()> {
+        if let Some(caught) = self.cancelled_by.and_then(super::cancel::Caught::from_name) {
+            return Err(Error::Cancelled {
+                signal: caught.name(),
+                code: caught.exit_code(),
+            });
+        }
         let failed = self.models.iter().filter(|m| m.status == Status::Error);
         let (tests, other): (Vec<&ModelResult>, Vec<&ModelResult>) =
             failed.partition(|m| m.tests_failed);
@@ -131,6 +142,7 @@ impl RunResults {
                 Status::Error if m.tests_failed => "TESTS FAILED",
                 Status::Error => "ERROR",
                 Status::Skipped => "skipped",
+                Status::Cancelled => "cancelled",
             };
             out.push_str(&format!(
                 "{:<width$}  {:>12}  {:>11}  {:>8.2}  {status}\n",
@@ -212,3 +224,29 @@ pub fn skipped(model: &Model, upstream: &str) -> ModelResult {
         ..ModelResult::new(model, Status::Skipped)
     }
 }
+
+/// Keep the newest `keep` run folders under `_runs/` (run ids sort by
+/// time); 0 keeps all. Housekeeping: a failure is logged, not fatal.
+pub async fn prune_runs(root: &Root, keep: usize) {
+    if keep == 0 {
+        return;
+    }
+    let mut runs = match root.list_folders("_runs").await {
+        Ok(runs) => runs,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not list _runs/ to remove old run folders.");
+            return;
+        }
+    };
+    runs.sort();
+    let old = runs.len().saturating_sub(keep);
+    for run in &runs[..old] {
+        if let Err(e) = root.remove_folder(&format!("_runs/{run}")).await {
+            tracing::warn!(run = %run, error = %e, "Could not remove an old run folder.");
+        }
+    }
+    if old > 0 {
+        tracing::debug!(removed = old, kept = keep, "Old run folders removed.");
+    }
+}
+

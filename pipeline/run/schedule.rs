@@ -19,20 +19,26 @@ const ASSUMED_INGEST_BYTES_PER_SECOND: f64 = 100e6;
 
 /// Run the selected models of `dag` through `build`, respecting
 /// dependencies and `limit`; of the ready models, the one with the highest
-/// `priority` starts first. Returns one result per selected model, in
+/// `priority` starts first. When `stop` completes (a signal), no model
+/// starts any more and running ones are aborted; they and the ones never
+/// started are `cancelled`. Returns one result per selected model, in
 /// dependency order.
-pub async fn execute<F, Fut>(
+pub async fn execute<F, Fut, S>(
     dag: &Dag,
     selected: &BTreeSet<String>,
     priority: &HashMap<String, f64>,
     limit: usize,
     progress: &RunProgress,
+    stop: S,
     build: F,
 ) -> Vec<ModelResult>
 where
     F: Fn(Model) -> Fut,
     Fut: Future<Output = ModelResult> + Send + 'static,
+    S: Future<Output = ()>,
 {
+    tokio::pin!(stop);
+    let mut stopping = false;
     let mut pending: Vec<&Model> = dag
         .ordered()
         .filter(|m| selected.contains(&m.name))
@@ -48,7 +54,7 @@ where
     let limit = limit.max(1);
     loop {
         let mut i = 0;
-        while i < pending.len() && running.len() < limit {
+        while !stopping && i < pending.len() && running.len() < limit {
             let model = pending[i];
             let upstream: Vec<&String> = model
                 .deps
@@ -78,7 +84,32 @@ where
             }
             i += 1;
         }
-        match running.join_next_with_id().await {
+        let next = if stopping {
+            running.join_next_with_id().await
+        } else {
+            let stopped = tokio::select! {
+                biased;
+                () = &mut stop => None,
+                next = running.join_next_with_id() => Some(next),
+            };
+            match stopped {
+                Some(next) => next,
+                None => {
+                    tracing::warn!(running = running.len(), waiting = pending.len(), "Aborting the running models.");
+                    stopping = true;
+                    running.abort_all();
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(Err(join_error)) if join_error.is_cancelled() => {
+                if let Some(model) = names.get(&join_error.id()).copied() {
+                    progress.model_finished(&model.name, 0);
+                    status.insert(model.name.clone(), Status::Cancelled);
+                    results.insert(model.name.clone(), cancelled(model, "aborted while running"));
+                }
+            }
             Some(Ok((_, result))) => {
                 progress.model_finished(&result.name, result.rows_written);
                 status.insert(result.name.clone(), result.status);
@@ -100,6 +131,12 @@ where
                 results.insert(model.name.clone(), result);
             }
             None if pending.is_empty() => break,
+            None if stopping => {
+                for model in pending.drain(..) {
+                    results.insert(model.name.clone(), cancelled(model, "not started"));
+                }
+                break;
+            }
             None => {
                 // Nothing runs and nothing is ready: only possible if a task vanished.
                 for model in pending.drain(..) {
@@ -115,6 +152,15 @@ where
     dag.ordered()
         .filter_map(|m| results.remove(&m.name))
         .collect()
+}
+
+/// The result of a model a signal stopped.
+fn cancelled(model: &Model, when: &str) -> ModelResult {
+    let mut result = ModelResult::new(model, Status::Cancelled);
+    result.error = Some(format!(
+        "cancelled: the run was stopped by a signal ({when}); its previous version stays published"
+    ));
+    result
 }
 
 /// Expected seconds per model, used only to order the ready models: its
@@ -188,7 +234,8 @@ mod tests {
             priority.iter().map(|(n, p)| (n.to_string(), *p)).collect();
         let log = Arc::new(Mutex::new(Log::default()));
         let progress = RunProgress::start(selected.len());
-        let results = execute(&dag, &selected, &priority, limit, &progress, |m| {
+        let never = std::future::pending::<()>();
+        let results = execute(&dag, &selected, &priority, limit, &progress, never, |m| {
             let log = Arc::clone(&log);
             async move {
                 {
@@ -275,6 +322,7 @@ mod tests {
             &HashMap::new(),
             2,
             &progress,
+            std::future::pending(),
             |m| async move {
                 if m.name == "bronze_b" {
                     panic!("a bug in a builder");
@@ -287,5 +335,25 @@ mod tests {
         assert_eq!(status_of(&results, "silver_b").status, Status::Skipped);
         assert_eq!(status_of(&results, "gold_ab").status, Status::Skipped);
         assert_eq!(status_of(&results, "gold_c").status, Status::Success);
+    }
+
+    #[tokio::test]
+    async fn a_stop_aborts_running_models_and_starts_no_more() {
+        let dag = dag();
+        let selected: BTreeSet<String> = dag.ordered().map(|m| m.name.clone()).collect();
+        let progress = RunProgress::start(selected.len());
+        let stop = tokio::time::sleep(Duration::from_millis(150));
+        let results = execute(&dag, &selected, &HashMap::new(), 1, &progress, stop, |m| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ModelResult::new(&m, Status::Success)
+        })
+        .await;
+        assert_eq!(results.len(), 6, "every model is reported");
+        let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+        assert_eq!(count(Status::Success), 1, "one finished before the stop");
+        assert_eq!(count(Status::Cancelled), 5);
+        let said = |r: &ModelResult, what: &str| r.error.as_deref().unwrap_or("").contains(what);
+        assert_eq!(results.iter().filter(|r| said(r, "aborted while running")).count(), 1);
+        assert_eq!(results.iter().filter(|r| said(r, "not started")).count(), 4);
     }
 }

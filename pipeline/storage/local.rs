@@ -50,8 +50,9 @@ impl Layout {
         self.root.join("_runs")
     }
 
-    pub fn lock_file(&self) -> PathBuf {
-        self.root.join("_lock")
+    /// The run lock's folder (`lock.rs`).
+    pub fn lock_dir(&self) -> PathBuf {
+        self.root.join(super::lock::LOCK_DIR)
     }
 }
 

@@ -15,13 +15,14 @@ pub mod lock;
 pub mod object;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
 use url::Url;
 
 pub use local::{Layout, SUCCESS_MARKER, publish_dir, write_atomic};
 pub use location::{StoreRegistry, object_store_for, parse_location};
-pub use lock::{LockHolder, RunLock, host_name};
+pub use lock::{LOCK_DIR, Lease, LockHolder, host_name};
 pub use object::ObjectRoot;
 
 use crate::error::{Error, Result};
@@ -31,22 +32,6 @@ use crate::error::{Error, Result};
 pub enum Root {
     Local(Layout),
     Object(ObjectRoot),
-}
-
-/// The held run lock; released by [`RunGuard::release`] (or on drop for local roots).
-#[derive(Debug)]
-pub enum RunGuard {
-    Local(RunLock),
-    Object(object::ObjectLock),
-}
-
-impl RunGuard {
-    pub async fn release(self) {
-        match self {
-            RunGuard::Local(lock) => drop(lock),
-            RunGuard::Object(lock) => lock.release().await,
-        }
-    }
 }
 
 impl Root {
@@ -74,10 +59,11 @@ impl Root {
 
     /// Local folder where a run stages its tables before publishing: inside
     /// the root for local roots (so publishing is a rename on one
-    /// filesystem), under the system temp folder for object stores.
-    pub fn staging_root(&self) -> PathBuf {
+    /// filesystem), in a private folder under the system temp folder for
+    /// object stores.
+    pub fn staging_root(&self) -> Result<PathBuf> {
         match self {
-            Root::Local(l) => l.staging_root(),
+            Root::Local(l) => Ok(l.staging_root()),
             Root::Object(o) => o.staging_root(),
         }
     }
@@ -90,11 +76,22 @@ impl Root {
         }
     }
 
-    /// Take the run lock, or fail at once naming the run that holds it.
-    pub async fn lock(&self, holder: &LockHolder) -> Result<RunGuard> {
+    /// Take the run lock (a lease renewed while the run lasts, `lock.rs`),
+    /// or fail at once naming the run that holds it.
+    pub async fn lock(&self, holder: LockHolder, timeout: std::time::Duration) -> Result<Lease> {
+        let shown = self.display();
         match self {
-            Root::Local(l) => Ok(RunGuard::Local(RunLock::acquire(l, holder)?)),
-            Root::Object(o) => Ok(RunGuard::Object(o.lock(holder).await?)),
+            Root::Local(l) => {
+                std::fs::create_dir_all(&l.root)
+                    .map_err(|e| Error::io("cannot create output root", &l.root, e))?;
+                let store = object_store::local::LocalFileSystem::new_with_prefix(&l.root)?;
+                let dir = object_store::path::Path::from(LOCK_DIR);
+                Lease::acquire(Arc::new(store), dir, &shown, Some(l.lock_dir()), holder, timeout)
+                    .await
+            }
+            Root::Object(o) => {
+                Lease::acquire(o.store(), o.child(&[LOCK_DIR]), &shown, None, holder, timeout).await
+            }
         }
     }
 
@@ -174,6 +171,37 @@ impl Root {
                 }
             }
             Root::Object(o) => o.read_file(relative).await,
+        }
+    }
+
+    /// Names of the folders directly under `relative` (`_runs`).
+    pub async fn list_folders(&self, relative: &str) -> Result<Vec<String>> {
+        match self {
+            Root::Local(l) => {
+                let dir = l.root.join(relative);
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(Error::io("cannot list", &dir, e)),
+                };
+                Ok(entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect())
+            }
+            Root::Object(o) => o.list_folders(relative).await,
+        }
+    }
+
+    /// Delete the folder `relative` and everything in it.
+    pub async fn remove_folder(&self, relative: &str) -> Result<()> {
+        match self {
+            Root::Local(l) => {
+                let dir = l.root.join(relative);
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))
+            }
+            Root::Object(o) => o.remove_prefix(relative).await,
         }
     }
 

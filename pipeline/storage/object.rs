@@ -10,8 +10,9 @@
 //! one, never a mix. A run killed before (2) leaves the old manifest in
 //! place; its stray uploads are deleted by the next publish of that table.
 //!
-//! The lock is `_lock`, created with a conditional PUT (`If-None-Match: *`)
-//! so that exactly one of two racing runs gets it.
+//! The run lock is a lease under `_lock/` (see `lock.rs`), taken with
+//! conditional PUTs (`If-None-Match: *`) so that exactly one of two racing
+//! runs gets it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,18 +22,14 @@ use datafusion::execution::options::ReadOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::local::SUCCESS_MARKER;
 use super::location::object_store_for;
-use super::lock::{LockHolder, is_stale};
 use crate::error::{Error, Result};
-
-/// Name of the lock object under the root.
-const LOCK: &str = "_lock";
 
 /// `_SUCCESS` on an object store: the current version of a table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,21 +56,6 @@ impl std::fmt::Debug for ObjectRoot {
     }
 }
 
-/// The held lock of an object-store root.
-#[derive(Debug)]
-pub struct ObjectLock {
-    store: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-}
-
-impl ObjectLock {
-    pub async fn release(self) {
-        if let Err(e) = self.store.delete(&self.path).await {
-            tracing::warn!(lock = %self.path, error = %e, "Could not remove the run lock; the next run will take it over if this process is gone.");
-        }
-    }
-}
-
 impl ObjectRoot {
     pub fn new(url: Url) -> Result<ObjectRoot> {
         let store = object_store_for(&url)?;
@@ -90,13 +72,16 @@ impl ObjectRoot {
         Arc::clone(&self.store)
     }
 
-    /// A local staging folder per root, so that two roots never share one.
-    pub fn staging_root(&self) -> PathBuf {
+    /// A local staging folder per root, so that two roots never share one,
+    /// inside `<temp>/medallion-<uid>/`, a folder only this user may enter
+    /// (refused if it exists with other owners or wider permissions: another
+    /// user could read or plant staged tables there).
+    pub fn staging_root(&self) -> Result<PathBuf> {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self.url.as_str().bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        std::env::temp_dir().join(format!("medallion-staging-{h:016x}"))
+        Ok(private_temp_dir()?.join(format!("staging-{h:016x}")))
     }
 
     pub(crate) fn child(&self, parts: &[&str]) -> ObjectPath {
@@ -121,58 +106,25 @@ impl ObjectRoot {
         )
     }
 
-    pub async fn lock(&self, holder: &LockHolder) -> Result<ObjectLock> {
-        let path = self.child(&[LOCK]);
-        let body = serde_json::to_vec_pretty(holder)?;
-        for _ in 0..3 {
-            let put = self
-                .store
-                .put_opts(
-                    &path,
-                    PutPayload::from(body.clone()),
-                    PutOptions {
-                        mode: PutMode::Create,
-                        ..PutOptions::default()
-                    },
-                )
-                .await;
-            match put {
-                Ok(_) => {
-                    return Ok(ObjectLock {
-                        store: self.store(),
-                        path,
-                    });
-                }
-                Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::Precondition { .. }) => {
-                    let existing = match self.store.get(&path).await {
-                        Ok(r) => serde_json::from_slice::<LockHolder>(&r.bytes().await?).ok(),
-                        // Released between our PUT and GET: try again.
-                        Err(object_store::Error::NotFound { .. }) => continue,
-                        Err(e) => return Err(e.into()),
-                    };
-                    match existing {
-                        Some(other) if !is_stale(&other) => {
-                            return Err(Error::Locked {
-                                root: self.url.to_string(),
-                                holder: other.to_string(),
-                                lock_file: PathBuf::from(self.object_url(&path)),
-                            });
-                        }
-                        _ => {
-                            tracing::warn!(lock = %path, "Taking over a lock left by a process that no longer runs.");
-                            self.store.delete(&path).await?;
-                        }
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
+    /// Names of the "folders" (common prefixes) directly under `relative`.
+    pub async fn list_folders(&self, relative: &str) -> Result<Vec<String>> {
+        let prefix = self.child(&[relative]);
+        let listing = self.store.list_with_delimiter(Some(&prefix)).await?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Delete every object under `relative`.
+    pub async fn remove_prefix(&self, relative: &str) -> Result<()> {
+        let prefix = self.child(&[relative]);
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        for meta in objects {
+            self.store.delete(&meta.location).await?;
         }
-        Err(Error::Locked {
-            root: self.url.to_string(),
-            holder: "another run (the lock changed hands while we waited)".into(),
-            lock_file: PathBuf::from(self.object_url(&path)),
-        })
+        Ok(())
     }
 
     async fn manifest(&self, layer: &str, table: &str) -> Result<Option<Manifest>> {
@@ -355,6 +307,36 @@ async fn upload_file(store: &Arc<dyn ObjectStore>, from: &Path, to: &ObjectPath)
         .await
         .map_err(|e| Error::io("cannot upload staged file", from, e))?;
     Ok(())
+}
+
+/// `<temp>/medallion-<uid>`, created with mode 0700 and checked to be ours.
+#[cfg(unix)]
+fn private_temp_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("medallion-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("cannot create private staging folder", &dir, e)),
+    }
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| Error::io("cannot inspect private staging folder", &dir, e))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(Error::Config(format!(
+            "staging folder {} is not a folder private to this user (owner uid {}, mode {:o}); remove it or set TMPDIR to a private folder",
+            dir.display(),
+            meta.uid(),
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(dir)
+}
+
+#[cfg(not(unix))]
+fn private_temp_dir() -> Result<PathBuf> {
+    Ok(std::env::temp_dir().join("medallion"))
 }
 
 /// Copy every object under `url` to the same relative place under `local`.

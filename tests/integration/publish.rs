@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use medallion::storage::{Layout, LockHolder, RunLock, host_name};
+use medallion::storage::{LockHolder, Root};
 
 use crate::support::*;
 
@@ -107,13 +107,12 @@ async fn a_failing_model_keeps_its_previous_version_and_skips_dependants() {
 #[tokio::test]
 async fn a_second_run_fails_fast_naming_the_lock_holder() {
     let out = tempfile::tempdir().unwrap();
-    let holder = LockHolder {
-        run_id: "20261122T000000Z-holder01".into(),
-        pid: std::process::id(),
-        host: host_name(),
-        started_at: "2026-11-22T00:00:00Z".into(),
-    };
-    let lock = RunLock::acquire(&Layout::new(out.path()), &holder).unwrap();
+    let holder = LockHolder::this_process("20261122T000000Z-holder01", chrono::Utc::now());
+    let lock = Root::open(out.path())
+        .unwrap()
+        .lock(holder, Duration::from_secs(600))
+        .await
+        .unwrap();
     let started = Instant::now();
     let err = medallion::run::run(medallion::run::RunRequest {
         config: config(&fixture("shop"), out.path()),
@@ -131,7 +130,8 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
     );
     assert_eq!(err.exit_code(), medallion::error::exit::LOCKED);
     assert!(!out.path().join("gold").exists(), "nothing was written");
-    drop(lock);
+    lock.release().await;
+    assert!(!out.path().join("_lock").exists(), "a released lock leaves nothing");
 }
 
 #[test]

@@ -123,13 +123,16 @@ async fn killed_runs_leave_the_previous_version_published() {
 async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
     let moto = start_moto();
     let store = moto.bucket("locked").await;
+    // A live lease of a run on another host: refreshed a moment ago.
     let holder = serde_json::json!({
         "run_id": "20261122T000000Z-nightly1", "pid": 4242,
-        "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z"
+        "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z",
+        "refreshed_at": chrono::Utc::now().to_rfc3339()
     });
+    let epoch = "lake/_lock/00000000000000000004";
     store
         .put(
-            &ObjectPath::from("lake/_lock"),
+            &ObjectPath::from(epoch),
             PutPayload::from(holder.to_string().into_bytes()),
         )
         .await
@@ -150,7 +153,7 @@ async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
         "{stderr}"
     );
     // Nothing was published and the other run's lock is untouched.
-    assert_eq!(keys(&store, "lake").await, ["lake/_lock"]);
+    assert_eq!(keys(&store, "lake").await, [epoch]);
 }
 
 #[tokio::test]
