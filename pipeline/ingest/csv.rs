@@ -329,6 +329,10 @@ impl<'a> IngestState<'a> {
     }
 
     fn flush(&mut self, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
+        if self.opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            // The run was stopped by a signal: its staging is being removed.
+            return Err(Error::Input("ingestion stopped: the run was cancelled".into()));
+        }
         if self.lineage.rows > 0 {
             let mut columns: Vec<ArrayRef> =
                 self.builders.iter_mut().map(Builder::finish).collect();

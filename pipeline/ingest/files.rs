@@ -15,6 +15,8 @@ pub struct IngestOptions {
     /// `_ingested_at` of every row of this run, µs since the epoch (UTC).
     pub ingested_at: i64,
     pub writer_properties: WriterProperties,
+    /// Raised when the run is cancelled: ingestion stops at its next batch.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What one source ingestion produced.

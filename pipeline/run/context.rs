@@ -53,6 +53,9 @@ pub struct Run {
     pub ingest: IngestOptions,
     /// Raised when another run took the lock over: nothing more is published.
     lease_lost: Arc<AtomicBool>,
+    /// Held (shared) by every blocking ingestion job while it runs, so a
+    /// cancelled run can wait for them before removing the staging folder.
+    blocking: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Run {
@@ -99,6 +102,7 @@ impl Run {
                 run_id: run_id.clone(),
                 ingested_at: started.timestamp_micros(),
                 writer_properties: parquet::writer_properties(&config, Layer::Bronze)?,
+                cancel: Arc::default(),
             },
             silver_props: parquet::writer_properties(&config, Layer::Silver)?,
             gold_props: parquet::writer_properties(&config, Layer::Gold)?,
@@ -110,6 +114,7 @@ impl Run {
             staging,
             staging_root,
             lease_lost,
+            blocking: Arc::default(),
         };
         run.register_unselected(dag, selected).await?;
         Ok(run)
@@ -125,6 +130,21 @@ impl Run {
         match layer {
             Layer::Gold => &self.gold_props,
             _ => &self.silver_props,
+        }
+    }
+
+    /// A pass a blocking job holds while it runs (see [`Run::stop_blocking`]).
+    pub async fn blocking_pass(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.blocking).read_owned().await
+    }
+
+    /// Ask blocking ingestion to stop at its next batch and wait (at most
+    /// `patience`) until every job has returned: an aborted model task does
+    /// not stop the thread it started.
+    pub async fn stop_blocking(&self, patience: std::time::Duration) {
+        self.ingest.cancel.store(true, Ordering::Relaxed);
+        if tokio::time::timeout(patience, self.blocking.write()).await.is_err() {
+            tracing::warn!("A blocking ingestion job did not stop in time; its staging files may remain until the next run.");
         }
     }
 

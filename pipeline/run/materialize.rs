@@ -114,8 +114,12 @@ async fn build_source(
             quarantine_stage.clone(),
             run.ingest.clone(),
         );
-        tokio::task::spawn_blocking(move || ingest::ingest_source(source, &files, &b, &q, &opts))
-            .await??
+        let pass = run.blocking_pass().await;
+        tokio::task::spawn_blocking(move || {
+            let _pass = pass;
+            ingest::ingest_source(source, &files, &b, &q, &opts)
+        })
+        .await??
     };
     result.rows_written = report.rows;
     result.quarantined_rows = report.quarantined;
@@ -195,7 +199,9 @@ async fn build_amplitude(
     });
     let report = {
         let (s, q, opts) = (stage.clone(), quarantine_stage.clone(), run.ingest.clone());
+        let pass = run.blocking_pass().await;
         tokio::task::spawn_blocking(move || {
+            let _pass = pass;
             amplitude::ingest_envelopes(table, &files, &s, q.as_deref(), &opts)
         })
         .await??

@@ -117,6 +117,9 @@ async fn execute(
     })
     .await;
     drop(progress);
+    if stop.caught().is_some() {
+        run.stop_blocking(Duration::from_secs(5)).await;
+    }
     run.close();
     let finished = Utc::now();
     let failed = models.iter().any(|m| m.status == Status::Error);

@@ -12,6 +12,7 @@ fn options() -> IngestOptions {
         run_id: "test".into(),
         ingested_at: 0,
         writer_properties: Default::default(),
+        cancel: Default::default(),
     }
 }
 

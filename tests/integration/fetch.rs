@@ -364,3 +364,146 @@ async fn killed_fetch_leaves_only_whole_envelopes() {
     let bytes = std::fs::read(dir.path().join("funnels").join(control)).unwrap();
     medallion::ingest::envelope::parse_envelope(&bytes).unwrap();
 }
+
+/// Run `medallion fetch amplitude` with extra arguments and environment.
+async fn fetch_with(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
+        cmd.args(&args)
+            .env("AMPLITUDE_API_KEY", "key-123")
+            .env("AMPLITUDE_SECRET_KEY", SECRET)
+            .env_remove("MEDALLION_LOG")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn an_experiment_list_that_repeats_its_cursor_stops_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/1/experiments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"experiments": [{"key": "a", "state": "running", "name": "A"}], "nextCursor": "again"}),
+        ))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = vec![
+        "fetch".into(),
+        "amplitude".into(),
+        "--config".into(),
+        write_config(dir.path(), 10).display().to_string(),
+        "--list-experiments".into(),
+        "--experiment-api-url".into(),
+        server.uri(),
+    ];
+    let output = fetch_with(args, vec![("AMPLITUDE_MANAGEMENT_KEY", "mgmt-token-77".into())]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("repeats the cursor"), "{}", stderr(&output));
+    assert_eq!(server.received_requests().await.unwrap().len(), 2, "page 1, then page 2 repeats");
+    assert!(!stderr(&output).contains("mgmt-token-77"));
+}
+
+#[tokio::test]
+async fn an_oversized_response_fails_without_being_buffered() {
+    let server = MockServer::start().await;
+    // 3 MiB of JSON against a 1 MiB limit.
+    let big = format!("{{\"data\": \"{}\"}}", "x".repeat(3 << 20));
+    Mock::given(method("GET"))
+        .and(path("/api/2/funnels"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(big, "application/json"))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = fetch_command(&server, dir.path(), "treatment", 10);
+    std::fs::write(
+        dir.path().join("medallion.toml"),
+        "[amplitude]\nmax_attempts = 4\nbackoff_initial_ms = 20\nmax_response_mb = 1\n",
+    )
+    .unwrap();
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("larger than 1 MiB"), "{}", stderr(&output));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "not retried");
+    assert!(envelope_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_loop_is_followed_a_few_times_and_not_retried() {
+    let server = MockServer::start().await;
+    let target = format!("{}/api/2/funnels", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/2/funnels"))
+        .respond_with(ResponseTemplate::new(302).insert_header("Location", target.as_str()))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = fetch(&server, dir.path(), "treatment", 10).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("redirects"), "{}", stderr(&output));
+    let requests = server.received_requests().await.unwrap().len();
+    assert!(requests <= 6, "{requests} requests for one redirect loop");
+}
+
+#[tokio::test]
+async fn a_server_echoing_the_credentials_never_gets_them_printed() {
+    use base64::Engine as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/2/funnels"))
+        .respond_with(|r: &Request| {
+            let auth = r
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let token = auth.trim_start_matches("Basic ");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(token)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            ResponseTemplate::new(502).set_body_string(format!(
+                "proxy error; request had Authorization: {auth} ({decoded})"
+            ))
+        })
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = fetch(&server, dir.path(), "treatment", 10).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("key-123:{SECRET}"));
+    let text = stderr(&output);
+    assert!(text.contains("proxy error"), "the server's words are kept: {text}");
+    for secret in [SECRET, basic.as_str(), "key-123"] {
+        assert!(!text.contains(secret), "`{secret}` printed: {text}");
+    }
+    assert_secret_absent(&output, dir.path());
+}
+
+#[tokio::test]
+async fn colliding_or_repeated_variant_names_are_refused_before_any_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_response(1))
+        .mount(&server)
+        .await;
+    for (variants, says) in [("a/b,a_b", "would both be written"), ("control,control", "twice")] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = fetch(&server, dir.path(), variants, 10).await;
+        assert_eq!(output.status.code(), Some(2), "{variants}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{variants}: {}", stderr(&output));
+        assert!(envelope_files(dir.path()).is_empty());
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -11,5 +11,6 @@ mod golden;
 mod onboarding;
 mod operations;
 mod publish;
+mod reliability;
 mod s3;
 mod support;
