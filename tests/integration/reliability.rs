@@ -74,14 +74,17 @@ impl Case {
 /// bad-row allowance (it holds a malformed row of each kind on purpose).
 fn medallion(cwd: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
-    cmd.current_dir(cwd)
-        .args(["--quiet", "run", "--models"])
-        .arg(project_root().join("sql"))
-        .arg("--input")
+    cmd.current_dir(cwd).args(["--quiet", "run"]);
+    if !extra.contains(&"--models") {
+        cmd.arg("--models").arg(project_root().join("sql"));
+    }
+    cmd.arg("--input")
         .arg(input)
         .arg("--output")
-        .arg(out)
-        .args(["--max-bad-row-fraction", "0.3"]);
+        .arg(out);
+    if !extra.contains(&"--max-bad-row-fraction") {
+        cmd.args(["--max-bad-row-fraction", "0.3"]);
+    }
     if !extra.contains(&"--as-of") {
         cmd.args(["--as-of", AS_OF]);
     }
@@ -133,7 +136,6 @@ fn bad_flags_are_usage_errors_that_touch_nothing() {
         ("impossible date", &["--as-of", "2026-13-45"], &["2026-13-45"]),
         ("unknown flag", &["--frobnicate"], &["--frobnicate"]),
         ("unknown layer", &["--layer", "platinum"], &["platinum"]),
-        ("missing input folder", &["--input", "/nonexistent/medallion-in"], &["/nonexistent/medallion-in"]),
         ("missing config file", &["--config", "nope.toml"], &["nope.toml"]),
     ];
     let case = Case::new();
@@ -143,6 +145,10 @@ fn bad_flags_are_usage_errors_that_touch_nothing() {
         assert_refused(what, &o, 2, says);
         assert!(snapshot(case.out.path()) == before, "{what}: the output changed");
     }
+    let missing = Path::new("/nonexistent/medallion-in");
+    let o = medallion(case.cwd.path(), missing, case.out.path(), &[]);
+    assert_refused("missing input folder", &o, 2, &["/nonexistent/medallion-in", "not found"]);
+    assert!(snapshot(case.out.path()) == before, "missing input: the output changed");
 }
 
 /// Config files with a wrong key, value or type: exit 2 naming the key.
@@ -165,7 +171,7 @@ fn bad_config_files_name_the_key_and_touch_nothing() {
         ("zero pages", "[amplitude]\nmax_pages = 0\n", &["max_pages"]),
         (
             "variant listed twice",
-            "[[amplitude.experiments]]\nid = \"x\"\nstart = 2026-10-01\nend = 2026-10-02\n\
+            "[[amplitude.experiments]]\nid = \"x\"\nstart = \"2026-10-01\"\nend = \"2026-10-02\"\n\
              events = [\"a\"]\nvariants = [\"c\", \"c\"]\n",
             &["`c`", "twice"],
         ),
@@ -300,7 +306,8 @@ async fn a_bad_value_is_quarantined_with_its_reason() {
     for (what, file, line, reason) in cases {
         let case = Case::new();
         case.append(file, line);
-        let o = case.run(&[]);
+        // Products holds three bad rows of eleven already.
+        let o = case.run(&["--max-bad-row-fraction", "0.5"]);
         assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
         let source = file.trim_end_matches(".csv");
         let reasons = table_rows(
@@ -389,7 +396,7 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
     for (signal, code, name) in [(libc::SIGTERM, 143, "SIGTERM"), (libc::SIGINT, 130, "SIGINT")] {
         let out = tempfile::tempdir().unwrap();
         let cwd = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
+        let child = Command::new(env!("CARGO_BIN_EXE_medallion"))
             .current_dir(cwd.path())
             .args(["--quiet", "run", "--as-of", AS_OF, "--max-concurrent-models", "1", "--models"])
             .arg(project_root().join("sql"))
@@ -426,4 +433,28 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
         let o = medallion(cwd.path(), data.path(), out.path(), &[]);
         assert_eq!(o.status.code(), Some(0), "{name}: next run: {}", stderr(&o));
     }
+}
+
+/// Arithmetic a value makes overflow in a user's model fails that model as
+/// bad input (exit 2, not "re-run"), naming it and what to do; the rest of
+/// the run is published and the model's previous version stays.
+#[test]
+fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
+    let case = Case::new();
+    let models = models_copy();
+    std::fs::write(
+        models.path().join("gold/gold_overflow.sql"),
+        "with final as (\n    select order_id,\n        cast(cast(order_id as decimal(18, 2)) * 100000000000000000 as decimal(18, 2)) as huge\n    from silver_orders\n)\n\nselect * from final\n",
+    )
+    .unwrap();
+    let before = published(case.out.path());
+    let models_dir = models.path().display().to_string();
+    let o = case.run(&["--models", &models_dir, "--select", "gold_overflow"]);
+    assert_refused(
+        "overflow",
+        &o,
+        2,
+        &["gold_overflow", "too large", "medallion query"],
+    );
+    assert!(published(case.out.path()) == before);
 }
