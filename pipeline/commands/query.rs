@@ -20,19 +20,37 @@ pub async fn query(args: QueryArgs) -> Result<()> {
     let run = RunContext::new(default_as_of(), &config);
     let ctx = engine::session_context(&config, &run)?;
     let root = Root::open(&config.output)?;
-    let names = register_published(&ctx, &root).await?;
-    if names.is_empty() {
+    let (names, damaged) = register_published(&ctx, &root).await?;
+    if names.is_empty() && damaged.is_empty() {
         return Err(Error::Input(format!(
             "no published tables under {}; run `medallion run` first or pass --output",
             config.output.display()
         )));
     }
     // Only reads: `query` must never write files or register paths.
+    let explain = |e: &dyn std::fmt::Display| {
+        // A table left out, or a file that broke mid-query: say which.
+        let sql = args.sql.to_ascii_lowercase();
+        let mut why: Vec<&str> = damaged
+            .iter()
+            .filter(|(t, _)| sql.contains(t.as_str()))
+            .map(|(_, why)| why.as_str())
+            .collect();
+        let found;
+        if why.is_empty() && e.to_string().to_ascii_lowercase().contains("parquet") {
+            found = damaged_anywhere(&root);
+            why.extend(found.iter().map(String::as_str));
+        }
+        match why.is_empty() {
+            true => Error::Input(format!("query: {e}")),
+            false => Error::Input(format!("query: {e}; {}", why.join("; "))),
+        }
+    };
     let df = ctx
         .sql_with_options(&args.sql, engine::read_only())
         .await
-        .map_err(|e| Error::Input(format!("query: {e}")))?;
-    let batches = df.collect().await?;
+        .map_err(|e| explain(&e))?;
+    let batches = df.collect().await.map_err(|e| explain(&e))?;
     let text = format_batches(&batches, args.format)?;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
@@ -67,15 +85,41 @@ pub fn format_batches(batches: &[RecordBatch], format: QueryFormat) -> Result<St
     })
 }
 
-/// Register every published table of an output root under its name.
-pub async fn register_published(ctx: &SessionContext, root: &Root) -> Result<Vec<String>> {
+/// Register every readable published table of an output root under its
+/// name. A damaged table is left out with a warning naming its file (the
+/// others stay queryable); it is returned with that message.
+pub async fn register_published(
+    ctx: &SessionContext,
+    root: &Root,
+) -> Result<(Vec<String>, Vec<(String, String)>)> {
     root.register_store(ctx);
     let mut names = Vec::new();
+    let mut damaged = Vec::new();
     for layer in Layer::ALL {
         for table in root.published_tables(layer.as_str()).await? {
-            root.register(ctx, &table, layer.as_str(), &table).await?;
-            names.push(table);
+            match root.register_readable(ctx, &table, layer.as_str(), &table).await {
+                Ok(()) => names.push(table),
+                Err(why) => {
+                    tracing::warn!(table = %table, reason = %why, "Table left out: it cannot be read.");
+                    damaged.push((table, why));
+                }
+            }
         }
     }
-    Ok(names)
+    Ok((names, damaged))
+}
+
+/// Every damaged file of a local root's published tables, as messages.
+fn damaged_anywhere(root: &Root) -> Vec<String> {
+    let mut found = Vec::new();
+    for layer in Layer::ALL {
+        let tables = match root {
+            Root::Local(l) => std::fs::read_dir(l.root.join(layer.as_str()))
+                .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_else(|_| Vec::new()),
+            Root::Object(_) => Vec::new(),
+        };
+        found.extend(tables.iter().filter_map(|t| root.damage(layer.as_str(), t)));
+    }
+    found
 }

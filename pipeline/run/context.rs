@@ -170,8 +170,9 @@ impl Run {
             if self.root.is_published(layer, &model.name).await? {
                 for ctx in self.contexts() {
                     self.root
-                        .register(ctx, &model.name, layer, &model.name)
-                        .await?;
+                        .register_readable(ctx, &model.name, layer, &model.name)
+                        .await
+                        .map_err(Error::Input)?;
                 }
             }
         }

@@ -56,6 +56,25 @@ impl Layout {
     }
 }
 
+/// The first Parquet file under the table folder `dir` whose footer cannot
+/// be read (a file truncated by a full disk or a bad copy), with the reason.
+pub fn unreadable_parquet(dir: &Path) -> Option<(PathBuf, String)> {
+    use datafusion::parquet::file::reader::SerializedFileReader;
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    files.into_iter().find_map(|path| {
+        let why = match fs::File::open(&path) {
+            Ok(file) => SerializedFileReader::new(file).err()?.to_string(),
+            Err(e) => e.to_string(),
+        };
+        Some((path, why))
+    })
+}
+
 /// Atomically replace `target` with the fully written folder `staged`.
 ///
 /// On return the previous version (if any) is gone and `staged` no longer exists.

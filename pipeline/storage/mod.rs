@@ -127,6 +127,39 @@ impl Root {
         }
     }
 
+    /// Register the published `<layer>/<table>` as `name`, or say which of
+    /// its files cannot be read and how to mend it, so that a caller can
+    /// leave that one table out and go on with the others.
+    pub async fn register_readable(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        layer: &str,
+        table: &str,
+    ) -> std::result::Result<(), String> {
+        let Err(error) = self.register(ctx, name, layer, table).await else {
+            return Ok(());
+        };
+        Err(self.damage(layer, table).unwrap_or_else(|| {
+            format!(
+                "table {table} cannot be read ({}); re-run `medallion run --select {table}` to republish it",
+                crate::error::error_chain(&error)
+            )
+        }))
+    }
+
+    /// Which file of a published local table is damaged, as a message
+    /// naming it; `None` when every file reads (or the root is remote).
+    pub fn damage(&self, layer: &str, table: &str) -> Option<String> {
+        let Root::Local(l) = self else { return None };
+        let (file, why) = local::unreadable_parquet(&l.table_dir(layer, table))?;
+        Some(format!(
+            "table {table} cannot be read: {} is not a readable Parquet file ({why}); \
+             re-run `medallion run --select {table}` to republish it",
+            file.display()
+        ))
+    }
+
     /// Published tables of a layer, by name.
     pub async fn published_tables(&self, layer: &str) -> Result<Vec<String>> {
         match self {

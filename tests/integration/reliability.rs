@@ -458,3 +458,43 @@ fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
     );
     assert!(published(case.out.path()) == before);
 }
+
+/// A published Parquet file cut short (a full disk, a bad copy): `query`
+/// and `test` name the file and keep working on every other table.
+#[test]
+fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
+    let case = Case::new();
+    let table = case.out.path().join("gold/gold_sales_daily");
+    let part = std::fs::read_dir(&table)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap();
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .current_dir(case.cwd.path())
+            .args(args)
+            .arg("--output")
+            .arg(case.out.path())
+            .arg("--models")
+            .arg(project_root().join("sql"))
+            .output()
+            .unwrap()
+    };
+    let file = part.display().to_string();
+    let o = cli(&["query", "select count(*) as n from gold_sales_daily"]);
+    assert_refused("query the damaged table", &o, 2, &[&file, "gold_sales_daily"]);
+    let o = cli(&["query", "select count(*) as n from gold_sales_monthly"]);
+    assert_eq!(o.status.code(), Some(0), "another table: {}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains('n'));
+    let o = cli(&["test", "--select", "gold_sales_daily", "--select", "gold_customer_analytics"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{text}");
+    assert!(text.contains(&file), "test names the file: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+    let other: Vec<&str> = text.lines().filter(|l| l.starts_with("gold_customer_analytics")).collect();
+    assert!(!other.is_empty() && other.iter().all(|l| l.contains("pass")), "{text}");
+}
