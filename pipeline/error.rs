@@ -126,9 +126,9 @@ pub enum Error {
     )]
     ClusterTimeout { what: String, seconds: u64 },
 
-    /// SIGTERM or SIGINT stopped the run (run_results.json says `cancelled`).
+    /// SIGTERM or SIGINT stopped the command (a run's run_results.json says `cancelled`).
     #[error(
-        "run cancelled by {signal}: every table is at its previous version or its new one, the staging folder is removed and the lock released; run again to finish"
+        "cancelled by {signal}: every table and envelope is at its previous version or its new one, nothing is half written and no lock is held; run again to finish"
     )]
     Cancelled { signal: &'static str, code: u8 },
 

@@ -1,4 +1,5 @@
-//! Stopping a run on SIGTERM (`docker stop`, Kubernetes) or SIGINT (Ctrl-C).
+//! Stopping a run (and `fetch`, `query`, `test`) on SIGTERM (`docker stop`,
+//! Kubernetes) or SIGINT (Ctrl-C).
 //!
 //! The handlers are installed when a run starts, before it takes the lock,
 //! so a signal from then on is handled: no model starts after it, running
@@ -78,7 +79,7 @@ impl Stop {
             _ = self.term.recv() => Caught::Term,
             _ = self.int.recv() => Caught::Int,
         };
-        tracing::warn!(signal = c.name(), "Stopping the run: no model starts, running ones are aborted.");
+        tracing::warn!(signal = c.name(), "Stopping: nothing new starts, work in progress is aborted.");
         self.caught = Some(c);
         c
     }

@@ -507,3 +507,30 @@ async fn colliding_or_repeated_variant_names_are_refused_before_any_request() {
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_fetch_at_once_with_exit_143() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/2/funnels"))
+        .respond_with(ok_response(5).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = fetch_command(&server, dir.path(), "treatment", 120);
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while server.received_requests().await.unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no request arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(30), "stopped at once");
+    assert!(stderr(&output).contains("cancelled by SIGTERM"));
+    assert!(envelope_files(dir.path()).is_empty(), "nothing half written");
+}
