@@ -154,6 +154,24 @@ async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
     );
     // Nothing was published and the other run's lock is untouched.
     assert_eq!(keys(&store, "lake").await, [epoch]);
+
+    // The same holder, silent for 20 minutes (a pod that died): taken over
+    // by a conditional PUT of the next epoch, then released.
+    let stale = serde_json::json!({
+        "run_id": "20261122T000000Z-nightly1", "pid": 4242,
+        "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z",
+        "refreshed_at": (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339()
+    });
+    store
+        .put(&ObjectPath::from(epoch), PutPayload::from(stale.to_string().into_bytes()))
+        .await
+        .unwrap();
+    let o = moto
+        .run(&["run", "--output", "s3://locked/lake", "--select", "bronze_orders"])
+        .await;
+    stdout(&o);
+    assert!(keys(&store, "lake/_lock").await.is_empty(), "taken over, then released");
+    assert_eq!(read_json(&store, "lake/_runs/latest.json").await["status"], "success");
 }
 
 #[tokio::test]
