@@ -11,10 +11,15 @@
 //! | `key_hash(text)` | 64 bits of the XXH3-128 hash of the text (Int64): a cheap grouping key for long string keys |
 //! | `ab_test(x0, n0, x1, n1, alpha)` | struct of the two-proportion test (docs/models.md §3.8) |
 //! | `srm_test(control, treatment, expected_control_share)` | struct {chi_square, p_value} |
+//! | `chance_to_beat_control(x_c, n_c, x_v, n_v)` | P(variant's rate > control's) under Beta(1 + x, 1 + n − x) posteriors, exact to 1e-6 (Float64; NULL when an arm has no users; module `bayes`) |
+//! | `expected_loss(x_c, n_c, x_v, n_v)` | E[max(control's rate − variant's, 0)] under the same posteriors (Float64; module `bayes`) |
+//! | `seq_ci(x0, n0, x1, n1, alpha, tuning)` | struct {seq_ci_low, seq_ci_high, seq_significant}: the peeking-safe confidence sequence of p₁ − p₀ (docs/models.md §3.9) |
+//! | `chi2_sf(x, df)` | the χ² survival function, for the SRM test over k arms (df = k − 1) (Float64) |
 //! | `row_hash(a, b, …)` | 64 bits of the XXH3-128 hash of the values' row encoding (Int64): a grouping key for several columns; NULLs hash like any value |
 //! | `round_half_away(x, digits)` | `x` rounded to `digits` decimals, exact decimal ties away from zero (module `round`) |
 //! | `repeated_keys(key)` (aggregate) | the non-NULL `bigint` keys occurring more than once, as a list for `unnest` (module `repeated`) |
 
+pub mod bayes;
 pub mod repeated;
 pub mod round;
 pub mod stats;
@@ -180,6 +185,41 @@ pub fn pure_functions() -> Vec<ScalarUDF> {
             DataType::Struct(ab_test_fields()),
             Volatility::Immutable,
             Arc::new(ab_test),
+        ),
+        create_udf(
+            "chance_to_beat_control",
+            vec![DataType::Int64; 4],
+            DataType::Float64,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| four_counts(args, "chance_to_beat_control", bayes::chance_to_beat_control)),
+        ),
+        create_udf(
+            "expected_loss",
+            vec![DataType::Int64; 4],
+            DataType::Float64,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| four_counts(args, "expected_loss", bayes::expected_loss)),
+        ),
+        create_udf(
+            "seq_ci",
+            vec![
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Float64,
+            ],
+            DataType::Struct(seq_ci_fields()),
+            Volatility::Immutable,
+            Arc::new(seq_ci),
+        ),
+        create_udf(
+            "chi2_sf",
+            vec![DataType::Float64, DataType::Int64],
+            DataType::Float64,
+            Volatility::Immutable,
+            Arc::new(chi2_sf),
         ),
         create_udf(
             "srm_test",
@@ -406,6 +446,90 @@ fn ab_test(args: &[ColumnarValue]) -> FnResult {
     arrays.push(Arc::new(significant.finish()));
     let out = StructArray::try_new(ab_test_fields(), arrays, None)?;
     finish(Arc::new(out), all_scalar(args))
+}
+
+/// A function of two arms' counts (x_c, n_c, x_v, n_v) per row; NULL in, NULL out.
+fn four_counts(
+    args: &[ColumnarValue],
+    name: &str,
+    f: fn(i64, i64, i64, i64) -> Option<f64>,
+) -> FnResult {
+    let a = arrays(args)?;
+    let ints = |i: usize| downcast::<Int64Array>(&a[i], name);
+    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
+    let mut out = Float64Builder::with_capacity(x0.len());
+    for i in 0..x0.len() {
+        let any_null = [x0, n0, x1, n1].iter().any(|c| c.is_null(i));
+        out.append_option(if any_null {
+            None
+        } else {
+            f(x0.value(i), n0.value(i), x1.value(i), n1.value(i))
+        });
+    }
+    finish(Arc::new(out.finish()), all_scalar(args))
+}
+
+fn seq_ci_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("seq_ci_low", DataType::Float64, true),
+        Field::new("seq_ci_high", DataType::Float64, true),
+        Field::new("seq_significant", DataType::Boolean, false),
+    ])
+}
+
+fn seq_ci(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let ints = |i: usize| downcast::<Int64Array>(&a[i], "seq_ci");
+    let floats = |i: usize| downcast::<Float64Array>(&a[i], "seq_ci");
+    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
+    let (alpha, tuning) = (floats(4)?, floats(5)?);
+    let (mut low, mut high) = (Float64Builder::new(), Float64Builder::new());
+    let mut significant = BooleanBuilder::new();
+    for i in 0..x0.len() {
+        let any_null = [x0, n0, x1, n1].iter().any(|c| c.is_null(i))
+            || alpha.is_null(i)
+            || tuning.is_null(i);
+        let interval = if any_null {
+            None
+        } else {
+            stats::seq_interval(
+                x0.value(i),
+                n0.value(i),
+                x1.value(i),
+                n1.value(i),
+                alpha.value(i),
+                tuning.value(i),
+            )
+        };
+        low.append_option(interval.map(|(l, _)| l));
+        high.append_option(interval.map(|(_, h)| h));
+        significant.append_value(interval.is_some_and(|(l, h)| l > 0.0 || h < 0.0));
+    }
+    let out = StructArray::try_new(
+        seq_ci_fields(),
+        vec![
+            Arc::new(low.finish()),
+            Arc::new(high.finish()),
+            Arc::new(significant.finish()),
+        ],
+        None,
+    )?;
+    finish(Arc::new(out), all_scalar(args))
+}
+
+fn chi2_sf(args: &[ColumnarValue]) -> FnResult {
+    let a = arrays(args)?;
+    let x = downcast::<Float64Array>(&a[0], "chi2_sf")?;
+    let df = downcast::<Int64Array>(&a[1], "chi2_sf")?;
+    let mut out = Float64Builder::with_capacity(x.len());
+    for i in 0..x.len() {
+        out.append_option(if x.is_null(i) || df.is_null(i) {
+            None
+        } else {
+            stats::chi2_sf(x.value(i), df.value(i))
+        });
+    }
+    finish(Arc::new(out.finish()), all_scalar(args))
 }
 
 fn srm_fields() -> Fields {

@@ -96,6 +96,42 @@ pub fn srm(
     (finite(chi), finite(erfc((chi / 2.0).sqrt())))
 }
 
+/// The peeking-safe interval of p₁ − p₀ (docs/models.md §3.9): an
+/// asymptotic confidence sequence with tuning N* = `tuning`, valid however
+/// often it is looked at. `None` when an arm is empty or the variance is 0.
+pub fn seq_interval(
+    x0: i64,
+    n0: i64,
+    x1: i64,
+    n1: i64,
+    alpha: f64,
+    tuning: f64,
+) -> Option<(f64, f64)> {
+    let (n0, n1) = (n0 as f64, n1 as f64);
+    let (p0, p1) = (ratio(x0 as f64, n0)?, ratio(x1 as f64, n1)?);
+    let n = n0 + n1;
+    let v = p1 * (1.0 - p1) / n1 + p0 * (1.0 - p0) / n0;
+    if !(v > 0.0) || !(alpha > 0.0 && alpha < 1.0) || !(tuning > 0.0) {
+        return None;
+    }
+    let l = -2.0 * alpha.ln();
+    let rho2 = (l + (l + 1.0).ln()) / tuning;
+    let half = (v * n).sqrt()
+        * (2.0 * (n * rho2 + 1.0) / (n * n * rho2) * ((n * rho2 + 1.0).sqrt() / alpha).ln()).sqrt();
+    let d = p1 - p0;
+    Some((finite(d - half)?, finite(d + half)?))
+}
+
+/// The χ² survival function P(X > x) with `df` degrees of freedom (the
+/// k-arm SRM test, df = k − 1); `None` for df < 1 or a negative x.
+pub fn chi2_sf(x: f64, df: i64) -> Option<f64> {
+    use statrs::distribution::ChiSquared;
+    if df < 1 || !(x >= 0.0) {
+        return None;
+    }
+    ChiSquared::new(df as f64).ok().map(|d| d.sf(x)).and_then(finite)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +237,30 @@ mod tests {
         assert!((phi(0.0) - 0.5).abs() < 1e-15);
         assert!((phi(1.959964) - 0.975).abs() < 1e-6);
         assert!((two_sided_p(1.959964) - 0.05).abs() < 1e-6);
+    }
+
+    #[test]
+    fn confidence_sequences_and_chi_square_match_scipy() {
+        // scripts/bayes_reference.py (NumPy for the §3.9 formula, SciPy 1.17.1 for χ²).
+        for (x0, n0, x1, n1, lo, hi) in [
+            (120, 1000, 150, 1000, -1.769264958194792e-02, 7.769264958194791e-02),
+            (40000, 2000000, 40500, 2000000, -2.893229577338796e-04, 7.893229577338800e-04),
+            (5, 40, 12, 38, -4.924904636953154e-01, 8.740694110637364e-01),
+        ] {
+            let (l, h) = seq_interval(x0, n0, x1, n1, 0.05, 5000.0).unwrap();
+            assert!((l - lo).abs() < 1e-12 && (h - hi).abs() < 1e-12, "{l} {h}");
+        }
+        assert_eq!(seq_interval(0, 10, 0, 10, 0.05, 5000.0), None, "no variance");
+        assert_eq!(seq_interval(1, 0, 1, 10, 0.05, 5000.0), None, "empty arm");
+        for (x, df, p) in [
+            (3.2, 2, 2.018965179946554e-01),
+            (0.5, 1, 4.795001221869534e-01),
+            (12.7, 3, 5.332401703679799e-03),
+            (250.0, 4, 6.509689997375721e-53),
+        ] {
+            let got = chi2_sf(x, df).unwrap();
+            assert!((got - p).abs() <= 1e-12 * p.max(1e-300) + 1e-15, "χ²({x}, {df}) = {got}, want {p}");
+        }
+        assert_eq!(chi2_sf(1.0, 0), None);
     }
 }
