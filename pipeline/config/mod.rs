@@ -191,6 +191,10 @@ pub struct Variables {
     pub ab_salt: String,
     /// Share of onboarded users assigned to control.
     pub control_share: f64,
+    /// The variant every other one is compared with (docs/models.md §3.9).
+    pub control_variant: String,
+    /// N*, the sample size the confidence sequences are tightest at (§3.9).
+    pub sequential_tuning: f64,
     /// Days from the first login that count towards the habit.
     pub habit_window_days: f64,
     /// Distinct transaction days (Individuals) or charges (Sellers) that make a habit.
@@ -230,6 +234,8 @@ impl Default for Variables {
             srm_alpha: 0.001,
             ab_salt: "onboarding-v1".into(),
             control_share: 0.05,
+            control_variant: "control".into(),
+            sequential_tuning: 5000.0,
             habit_window_days: 30.0,
             habit_threshold: 5.0,
             view_weight: 1.0,
@@ -343,7 +349,7 @@ impl Config {
     /// Check every value before any I/O happens.
     pub fn validate(&self) -> Result<()> {
         let v = &self.variables;
-        let checks: [(bool, &str); 17] = [
+        let checks: [(bool, &str); 19] = [
             (
                 (0.0..=1.0).contains(&self.max_bad_row_fraction),
                 "max_bad_row_fraction must be within 0..=1",
@@ -396,6 +402,14 @@ impl Config {
                 "variables.control_share must be within (0, 1)",
             ),
             (!v.ab_salt.is_empty(), "variables.ab_salt must not be empty"),
+            (
+                !v.control_variant.is_empty(),
+                "variables.control_variant must not be empty",
+            ),
+            (
+                v.sequential_tuning >= 1.0,
+                "variables.sequential_tuning must be >= 1",
+            ),
             (
                 v.habit_window_days >= 1.0 && v.habit_threshold >= 1.0,
                 "variables.habit_window_days and habit_threshold must be >= 1",

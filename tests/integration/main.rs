@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod abn;
 mod amplitude;
 mod bad_input;
 #[cfg(feature = "distributed")]
