@@ -1,6 +1,9 @@
 //! Amplitude funnel envelopes (docs/models.md §1.3) for `<out>/amplitude/funnels/`:
-//! three experiments, both variants, a culture split (CL and BR), 35 days,
-//! three or four steps, in the shape `medallion fetch amplitude` writes.
+//! five experiments, a culture split (CL and BR), 35 days, three or four
+//! steps, in the shape `medallion fetch amplitude` writes. Three are
+//! control/treatment tests; one has three arms (A/B/N, docs/models.md §3.9)
+//! and one sends its treatment 30 % more traffic, a deliberate sample ratio
+//! mismatch that the comparison marks invalid.
 //!
 //! Each day's cohort walks the funnel by binomial draws, so
 //! `dayFunnels.series` falls step by step. Users come back on several days,
@@ -21,15 +24,38 @@ use crate::error::{Error, Result};
 use crate::fetch::amplitude::{FunnelQuery, envelope_at};
 use crate::ingest::amplitude::FUNNELS_DIR;
 
-/// An experiment: steps, per-step conversion for control, and the treatment's
-/// multiplier per step (1.0 = no effect).
+/// An experiment: steps, per-step conversion for control, and its arms.
 struct Experiment {
     id: &'static str,
     steps: &'static [&'static str],
     control_rates: &'static [f64],
-    treatment_lift: &'static [f64],
+    arms: &'static [Arm],
     device: &'static str,
     events_as_objects: bool,
+}
+
+/// One variant: its multiplier of control's rate per step (1.0 = no
+/// effect) and its traffic relative to control's.
+struct Arm {
+    name: &'static str,
+    lift: &'static [f64],
+    traffic: f64,
+}
+
+/// Control: control's rates (the lifts are zipped with the rates, so extra
+/// ones are unused).
+const CONTROL: Arm = Arm {
+    name: "control",
+    lift: &[1.0, 1.0, 1.0],
+    traffic: 1.0,
+};
+
+const fn treatment(lift: &'static [f64]) -> Arm {
+    Arm {
+        name: "treatment",
+        lift,
+        traffic: 1.0,
+    }
 }
 
 const EXPERIMENTS: &[Experiment] = &[
@@ -37,7 +63,7 @@ const EXPERIMENTS: &[Experiment] = &[
         id: "onboarding-checkout-v2",
         steps: &["page_view", "add_to_cart", "checkout_start", "purchase"],
         control_rates: &[0.32, 0.55, 0.60],
-        treatment_lift: &[1.0, 1.12, 1.05],
+        arms: &[CONTROL, treatment(&[1.0, 1.12, 1.05])],
         device: "All",
         events_as_objects: true,
     },
@@ -45,7 +71,7 @@ const EXPERIMENTS: &[Experiment] = &[
         id: "pricing-page-redesign",
         steps: &["pricing_view", "plan_select", "signup"],
         control_rates: &[0.25, 0.40],
-        treatment_lift: &[1.0, 1.0],
+        arms: &[CONTROL, treatment(&[1.0, 1.0])],
         device: "All",
         events_as_objects: false,
     },
@@ -53,8 +79,39 @@ const EXPERIMENTS: &[Experiment] = &[
         id: "search-ranking-v3",
         steps: &["search", "product_view", "add_to_cart"],
         control_rates: &[0.45, 0.18],
-        treatment_lift: &[1.04, 1.10],
+        arms: &[CONTROL, treatment(&[1.04, 1.10])],
         device: "mobile",
+        events_as_objects: false,
+    },
+    Experiment {
+        id: "homepage-hero-abn",
+        steps: &["home_view", "hero_click", "signup"],
+        control_rates: &[0.20, 0.30],
+        arms: &[
+            CONTROL,
+            treatment(&[1.15, 1.0]),
+            Arm {
+                name: "variant-b",
+                lift: &[1.05, 1.0],
+                traffic: 1.0,
+            },
+        ],
+        device: "All",
+        events_as_objects: false,
+    },
+    Experiment {
+        id: "referral-banner-srm",
+        steps: &["banner_view", "referral_sent"],
+        control_rates: &[0.10],
+        arms: &[
+            CONTROL,
+            Arm {
+                name: "treatment",
+                lift: &[1.2],
+                traffic: 1.3,
+            },
+        ],
+        device: "All",
         events_as_objects: false,
     },
 ];
@@ -75,7 +132,8 @@ pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     let mut written = Vec::new();
     for exp in EXPERIMENTS {
         for (culture, weight) in CULTURES {
-            for variant in ["control", "treatment"] {
+            for arm in exp.arms {
+                let variant = arm.name;
                 let mut rng = o.rng(&format!("amplitude:{}:{culture}:{variant}", exp.id));
                 let query = FunnelQuery {
                     experiment_id: exp.id.into(),
@@ -89,10 +147,11 @@ pub(super) fn generate(o: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
                 let rates: Vec<f64> = exp
                     .control_rates
                     .iter()
-                    .zip(exp.treatment_lift)
-                    .map(|(r, lift)| if variant == "treatment" { r * lift } else { *r })
+                    .zip(arm.lift)
+                    .map(|(r, lift)| r * lift)
                     .collect();
-                let (x_values, series) = daily_series(&mut rng, &query, base * weight, &rates);
+                let traffic = base * weight * arm.traffic;
+                let (x_values, series) = daily_series(&mut rng, &query, traffic, &rates);
                 let cumulative = distinct_users(&series, exp.steps.len());
                 let response = response(exp, &x_values, &series, &cumulative);
                 let envelope = envelope_at(&query, response, &fetched_at);
