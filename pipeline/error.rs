@@ -168,9 +168,13 @@ impl Error {
     /// fixing, re-running the same input fails the same way.
     pub fn is_overflow(&self) -> bool {
         let text = error_chain(self).to_ascii_lowercase();
-        ["overflow", "too large to store in a decimal", "is out of range"]
-            .iter()
-            .any(|w| text.contains(w))
+        [
+            "overflow",
+            "too large to store in a decimal",
+            "is out of range",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
     }
 
     fn is_plan_error(&self) -> bool {

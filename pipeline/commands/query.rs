@@ -97,7 +97,10 @@ pub async fn register_published(
     let mut damaged = Vec::new();
     for layer in Layer::ALL {
         for table in root.published_tables(layer.as_str()).await? {
-            match root.register_readable(ctx, &table, layer.as_str(), &table).await {
+            match root
+                .register_readable(ctx, &table, layer.as_str(), &table)
+                .await
+            {
                 Ok(()) => names.push(table),
                 Err(why) => {
                     tracing::warn!(table = %table, reason = %why, "Table left out: it cannot be read.");
@@ -115,7 +118,11 @@ fn damaged_anywhere(root: &Root) -> Vec<String> {
     for layer in Layer::ALL {
         let tables = match root {
             Root::Local(l) => std::fs::read_dir(l.root.join(layer.as_str()))
-                .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
                 .unwrap_or_else(|_| Vec::new()),
             Root::Object(_) => Vec::new(),
         };

@@ -75,7 +75,9 @@ pub async fn test_published(
     for model in dag.ordered() {
         let layer = model.layer.as_str();
         if root.is_published(layer, &model.name).await?
-            && let Err(why) = root.register_readable(&ctx, &model.name, layer, &model.name).await
+            && let Err(why) = root
+                .register_readable(&ctx, &model.name, layer, &model.name)
+                .await
         {
             tracing::warn!(model = %model.name, reason = %why, "Table cannot be read; its tests report an error.");
             damaged.insert(model.name.clone(), why);

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
+pub use super::query::FunnelQuery;
 pub use crate::config::amplitude::{AmplitudeConfig, ExperimentConfig};
 
 /// Credentials, from the environment only.
@@ -66,114 +67,6 @@ impl Credentials {
             get("AMPLITUDE_API_KEY")?,
             get("AMPLITUDE_SECRET_KEY")?,
         ))
-    }
-}
-
-/// One funnel query: an experiment's variant with device and culture.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FunnelQuery {
-    pub experiment_id: String,
-    pub variant: String,
-    pub device: String,
-    pub culture: String,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub events: Vec<String>,
-}
-
-impl FunnelQuery {
-    /// Every (experiment, variant) query of a config entry.
-    pub fn for_experiment(e: &ExperimentConfig) -> Vec<FunnelQuery> {
-        e.variants
-            .iter()
-            .map(|v| FunnelQuery {
-                experiment_id: e.id.clone(),
-                variant: v.clone(),
-                device: e.device.clone(),
-                culture: e.culture.clone(),
-                start: e.start,
-                end: e.end,
-                events: e.events.clone(),
-            })
-            .collect()
-    }
-
-    /// The query parameters of `GET /api/2/funnels`, in order.
-    pub fn params(&self, cfg: &AmplitudeConfig) -> Vec<(String, String)> {
-        let mut step_filters = Vec::new();
-        if !self.culture.eq_ignore_ascii_case("all") {
-            let country = self.culture.to_ascii_uppercase();
-            let lang = cfg
-                .culture_languages
-                .get(&country)
-                .map_or("es", String::as_str);
-            let lower = country.to_ascii_lowercase();
-            step_filters.push(json!({
-                "subprop_type": "event",
-                "subprop_key": "culture",
-                "subprop_op": "is",
-                "subprop_value": [
-                    format!("{lang}-{country}"), format!("{lang}-{lower}"),
-                    format!("{lang}_{country}"), format!("{lang}_{lower}")
-                ],
-            }));
-        }
-        let mut params: Vec<(String, String)> = self
-            .events
-            .iter()
-            .map(|event| {
-                (
-                    "e".to_string(),
-                    json!({"event_type": event, "filters": step_filters}).to_string(),
-                )
-            })
-            .collect();
-        let mut segment = vec![json!({
-            "prop": format!("gp:[Experiment] {}", self.experiment_id),
-            "op": "is",
-            "values": [self.variant],
-        })];
-        match self.device.to_ascii_lowercase().as_str() {
-            "mobile" => segment.push(
-                json!({"prop": "device_type", "op": "is", "values": cfg.mobile_device_types}),
-            ),
-            "desktop" => segment.push(
-                json!({"prop": "device_type", "op": "is not", "values": cfg.mobile_device_types}),
-            ),
-            _ => {}
-        }
-        params.extend([
-            ("start".to_string(), self.start.format("%Y%m%d").to_string()),
-            ("end".to_string(), self.end.format("%Y%m%d").to_string()),
-            ("s".to_string(), Value::Array(segment).to_string()),
-            ("cs".to_string(), cfg.conversion_window_seconds.to_string()),
-            ("i".to_string(), "1".to_string()),
-        ]);
-        params
-    }
-
-    /// `<experiment>__<variant>__<device>__<culture>__<start>_<end>.json`, filesystem-safe.
-    pub fn file_name(&self) -> String {
-        let clean = |s: &str| {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect::<String>()
-        };
-        format!(
-            "{}__{}__{}__{}__{}_{}.json",
-            clean(&self.experiment_id),
-            clean(&self.variant),
-            clean(&self.device),
-            clean(&self.culture),
-            self.start.format("%Y%m%d"),
-            self.end.format("%Y%m%d")
-        )
     }
 }
 
@@ -544,11 +437,18 @@ pub async fn fetch_all(
     for query in &queries {
         if let Some(other) = names.insert(query.file_name(), query) {
             let what = if other == query {
-                format!("variant `{}` of experiment `{}` is asked for twice", query.variant, query.experiment_id)
+                format!(
+                    "variant `{}` of experiment `{}` is asked for twice",
+                    query.variant, query.experiment_id
+                )
             } else {
                 format!(
                     "`{}`/`{}` and `{}`/`{}` would both be written to {}",
-                    other.experiment_id, other.variant, query.experiment_id, query.variant, query.file_name()
+                    other.experiment_id,
+                    other.variant,
+                    query.experiment_id,
+                    query.variant,
+                    query.file_name()
                 )
             };
             return Err(Error::Config(format!(
@@ -590,6 +490,7 @@ pub async fn fetch_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn query_parameters_follow_the_original_tool() {
@@ -640,7 +541,10 @@ mod tests {
             scrub_tokens("echo: Authorization: Basic a2V5OnNlY3JldA== and bearer xyz, ok"),
             "echo: Authorization: Basic *** and bearer ***, ok"
         );
-        assert_eq!(scrub_tokens("{\"auth\":\"Basic abc\"}"), "{\"auth\":\"Basic ***\"}");
+        assert_eq!(
+            scrub_tokens("{\"auth\":\"Basic abc\"}"),
+            "{\"auth\":\"Basic ***\"}"
+        );
         assert_eq!(scrub_tokens("nothing here"), "nothing here");
         let client = Client::new(
             AmplitudeConfig::default(),

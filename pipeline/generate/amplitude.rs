@@ -288,7 +288,13 @@ mod tests {
             end_date: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
         };
         let written = generate(&opts).unwrap();
-        assert_eq!(written.len(), EXPERIMENTS.len() * CULTURES.len() * 2);
+        let arms: usize = EXPERIMENTS.iter().map(|e| e.arms.len()).sum();
+        assert_eq!(written.len(), arms * CULTURES.len());
+        assert_eq!(
+            written.len(),
+            22,
+            "3 two-arm experiments, one A/B/N, one SRM, two cultures"
+        );
         for (path, days) in &written {
             assert!(*days >= 30);
             let env = parse_envelope(&std::fs::read(path).unwrap()).unwrap();

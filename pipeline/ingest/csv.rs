@@ -331,7 +331,9 @@ impl<'a> IngestState<'a> {
     fn flush(&mut self, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
         if self.opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             // The run was stopped by a signal: its staging is being removed.
-            return Err(Error::Input("ingestion stopped: the run was cancelled".into()));
+            return Err(Error::Input(
+                "ingestion stopped: the run was cancelled".into(),
+            ));
         }
         if self.lineage.rows > 0 {
             let mut columns: Vec<ArrayRef> =
@@ -403,7 +405,10 @@ fn parse_cell(column: &Column, field: &str, offset: usize) -> Result<Cell, Strin
         _ => true,
     };
     if !ok {
-        return Err(format!("column `{name}`: `{text}` is {}", describe(column, cell)));
+        return Err(format!(
+            "column `{name}`: `{text}` is {}",
+            describe(column, cell)
+        ));
     }
     Ok(cell)
 }
@@ -430,7 +435,9 @@ fn describe(column: &Column, cell: Cell) -> String {
             bound(v < lo, lo as f64 / scale, hi as f64 / scale)
         }
         (Check::IntRange(lo, hi), _) => format!("outside {lo}..{hi}"),
-        (Check::DecRange(lo, hi), _) => format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale),
+        (Check::DecRange(lo, hi), _) => {
+            format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale)
+        }
         (Check::OneOf(allowed), _) => format!("not one of {}", allowed.join(", ")),
         (Check::None | Check::NullIfInvalid, _) => "invalid".to_string(),
     }

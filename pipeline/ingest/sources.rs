@@ -204,7 +204,10 @@ pub static SOURCES: &[Source] = &[
             col("brand", Str),
             checked(req("price", MONEY), NON_NEGATIVE_MONEY),
             checked(col("cost", MONEY), NON_NEGATIVE_MONEY),
-            checked(col("stock_quantity", Int), Check::IntRange(0, QUANTITY_MAX * 1000)),
+            checked(
+                col("stock_quantity", Int),
+                Check::IntRange(0, QUANTITY_MAX * 1000),
+            ),
             col("created_at", Date),
             col("is_active", Bool),
         ],

@@ -60,7 +60,11 @@ impl Stop {
     pub fn listen() -> Result<Stop> {
         let install = |kind: SignalKind| {
             signal(kind).map_err(|e| {
-                Error::io("cannot install a signal handler", Path::new("SIGTERM/SIGINT"), e)
+                Error::io(
+                    "cannot install a signal handler",
+                    Path::new("SIGTERM/SIGINT"),
+                    e,
+                )
             })
         };
         Ok(Stop {
@@ -79,7 +83,10 @@ impl Stop {
             _ = self.term.recv() => Caught::Term,
             _ = self.int.recv() => Caught::Int,
         };
-        tracing::warn!(signal = c.name(), "Stopping: nothing new starts, work in progress is aborted.");
+        tracing::warn!(
+            signal = c.name(),
+            "Stopping: nothing new starts, work in progress is aborted."
+        );
         self.caught = Some(c);
         c
     }

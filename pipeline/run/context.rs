@@ -143,8 +143,13 @@ impl Run {
     /// not stop the thread it started.
     pub async fn stop_blocking(&self, patience: std::time::Duration) {
         self.ingest.cancel.store(true, Ordering::Relaxed);
-        if tokio::time::timeout(patience, self.blocking.write()).await.is_err() {
-            tracing::warn!("A blocking ingestion job did not stop in time; its staging files may remain until the next run.");
+        if tokio::time::timeout(patience, self.blocking.write())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "A blocking ingestion job did not stop in time; its staging files may remain until the next run."
+            );
         }
     }
 

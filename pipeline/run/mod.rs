@@ -112,9 +112,15 @@ async fn execute(
     let signal = async {
         stop.wait().await;
     };
-    let models = schedule::execute(dag, selected, &priority, limit, &progress, signal, |model| {
-        materialize::build_model(Arc::clone(&run), model)
-    })
+    let models = schedule::execute(
+        dag,
+        selected,
+        &priority,
+        limit,
+        &progress,
+        signal,
+        |model| materialize::build_model(Arc::clone(&run), model),
+    )
     .await;
     drop(progress);
     if stop.caught().is_some() {

@@ -249,4 +249,3 @@ pub async fn prune_runs(root: &Root, keep: usize) {
         tracing::debug!(removed = old, kept = keep, "Old run folders removed.");
     }
 }
-

@@ -95,7 +95,11 @@ where
             match stopped {
                 Some(next) => next,
                 None => {
-                    tracing::warn!(running = running.len(), waiting = pending.len(), "Aborting the running models.");
+                    tracing::warn!(
+                        running = running.len(),
+                        waiting = pending.len(),
+                        "Aborting the running models."
+                    );
                     stopping = true;
                     running.abort_all();
                     continue;
@@ -107,7 +111,10 @@ where
                 if let Some(model) = names.get(&join_error.id()).copied() {
                     progress.model_finished(&model.name, 0);
                     status.insert(model.name.clone(), Status::Cancelled);
-                    results.insert(model.name.clone(), cancelled(model, "aborted while running"));
+                    results.insert(
+                        model.name.clone(),
+                        cancelled(model, "aborted while running"),
+                    );
                 }
             }
             Some(Ok((_, result))) => {
@@ -343,17 +350,31 @@ mod tests {
         let selected: BTreeSet<String> = dag.ordered().map(|m| m.name.clone()).collect();
         let progress = RunProgress::start(selected.len());
         let stop = tokio::time::sleep(Duration::from_millis(150));
-        let results = execute(&dag, &selected, &HashMap::new(), 1, &progress, stop, |m| async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            ModelResult::new(&m, Status::Success)
-        })
+        let results = execute(
+            &dag,
+            &selected,
+            &HashMap::new(),
+            1,
+            &progress,
+            stop,
+            |m| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ModelResult::new(&m, Status::Success)
+            },
+        )
         .await;
         assert_eq!(results.len(), 6, "every model is reported");
         let count = |s: Status| results.iter().filter(|r| r.status == s).count();
         assert_eq!(count(Status::Success), 1, "one finished before the stop");
         assert_eq!(count(Status::Cancelled), 5);
         let said = |r: &ModelResult, what: &str| r.error.as_deref().unwrap_or("").contains(what);
-        assert_eq!(results.iter().filter(|r| said(r, "aborted while running")).count(), 1);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| said(r, "aborted while running"))
+                .count(),
+            1
+        );
         assert_eq!(results.iter().filter(|r| said(r, "not started")).count(), 4);
     }
 }

@@ -43,7 +43,8 @@ static HELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn held() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
     // The set stays consistent whatever panicked while holding it.
-    HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Who holds the lock of an output root.
@@ -443,11 +444,7 @@ mod tests {
         Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap())
     }
 
-    async fn take(
-        store: &Arc<dyn ObjectStore>,
-        run_id: &str,
-        timeout: Duration,
-    ) -> Result<Lease> {
+    async fn take(store: &Arc<dyn ObjectStore>, run_id: &str, timeout: Duration) -> Result<Lease> {
         Lease::acquire(
             Arc::clone(store),
             ObjectPath::from(LOCK_DIR),
@@ -478,14 +475,21 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = store(tmp.path());
         let lease = take(&s, "r1", Duration::from_secs(600)).await.unwrap();
-        let err = take(&s, "r2", Duration::from_secs(600))
-            .await
-            .unwrap_err();
+        let err = take(&s, "r2", Duration::from_secs(600)).await.unwrap_err();
         assert!(err.to_string().contains("r1"), "{err}");
         assert_eq!(err.exit_code(), crate::error::exit::LOCKED);
         lease.release().await;
-        assert!(list_epochs(&s, &ObjectPath::from(LOCK_DIR)).await.unwrap().is_empty());
-        take(&s, "r3", Duration::from_secs(600)).await.unwrap().release().await;
+        assert!(
+            list_epochs(&s, &ObjectPath::from(LOCK_DIR))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        take(&s, "r3", Duration::from_secs(600))
+            .await
+            .unwrap()
+            .release()
+            .await;
     }
 
     #[tokio::test]
@@ -600,7 +604,11 @@ mod tests {
         };
         assert!(later > first, "refreshed: {first} -> {later}");
         // Another run takes a higher epoch: the holder notices within a refresh.
-        plant(tmp.path(), lease.epoch + 1, &LockHolder::this_process("usurper", Utc::now()));
+        plant(
+            tmp.path(),
+            lease.epoch + 1,
+            &LockHolder::this_process("usurper", Utc::now()),
+        );
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert!(lease.is_lost());
     }

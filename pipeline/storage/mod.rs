@@ -84,13 +84,35 @@ impl Root {
             Root::Local(l) => {
                 std::fs::create_dir_all(&l.root)
                     .map_err(|e| Error::io("cannot create output root", &l.root, e))?;
+                if l.lock_dir().is_file() {
+                    return Err(Error::Config(format!(
+                        "{} is the lock file of an earlier medallion version (the lock is now a folder); \
+                         delete it once no run of that version is going",
+                        l.lock_dir().display()
+                    )));
+                }
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&l.root)?;
                 let dir = object_store::path::Path::from(LOCK_DIR);
-                Lease::acquire(Arc::new(store), dir, &shown, Some(l.lock_dir()), holder, timeout)
-                    .await
+                Lease::acquire(
+                    Arc::new(store),
+                    dir,
+                    &shown,
+                    Some(l.lock_dir()),
+                    holder,
+                    timeout,
+                )
+                .await
             }
             Root::Object(o) => {
-                Lease::acquire(o.store(), o.child(&[LOCK_DIR]), &shown, None, holder, timeout).await
+                Lease::acquire(
+                    o.store(),
+                    o.child(&[LOCK_DIR]),
+                    &shown,
+                    None,
+                    holder,
+                    timeout,
+                )
+                .await
             }
         }
     }

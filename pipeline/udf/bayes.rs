@@ -63,8 +63,16 @@ impl Beta {
             return 0.0;
         }
         // (a − 1) ln t with a = 1 is 0 even at t = 0 (0⁰ = 1).
-        let left = if self.a == 1.0 { 0.0 } else { (self.a - 1.0) * t.ln() };
-        let right = if self.b == 1.0 { 0.0 } else { (self.b - 1.0) * (-t).ln_1p() };
+        let left = if self.a == 1.0 {
+            0.0
+        } else {
+            (self.a - 1.0) * t.ln()
+        };
+        let right = if self.b == 1.0 {
+            0.0
+        } else {
+            (self.b - 1.0) * (-t).ln_1p()
+        };
         (left + right - self.ln_beta).exp()
     }
 
@@ -77,7 +85,9 @@ impl Beta {
     /// ends and middle: a log-concave density has one mode).
     fn negligible(&self, k: usize) -> bool {
         let (s, e) = self.panel(k);
-        [s, 0.5 * (s + e), e].iter().all(|t| self.pdf(*t) < NEGLIGIBLE)
+        [s, 0.5 * (s + e), e]
+            .iter()
+            .all(|t| self.pdf(*t) < NEGLIGIBLE)
     }
 }
 
@@ -213,8 +223,22 @@ mod tests {
         (0, 25, 2, 25, 0.882352941176, 4.110658938628e-03),
         (25, 25, 24, 25, 0.245098039216, 4.577218728162e-02),
         (1200, 10000, 1290, 10000, 0.973033814435, 4.806569480926e-05),
-        (40000, 2000000, 40500, 2000000, 0.962483820892, 2.106470854242e-06),
-        (400000, 2000000, 399000, 2100000, 0.000000000000, 1.000000476189e-02),
+        (
+            40000,
+            2000000,
+            40500,
+            2000000,
+            0.962483820892,
+            2.106470854242e-06,
+        ),
+        (
+            400000,
+            2000000,
+            399000,
+            2100000,
+            0.000000000000,
+            1.000000476189e-02,
+        ),
         (3, 2000000, 9, 1900000, 0.962144326400, 2.936673815182e-08),
     ];
 
@@ -228,8 +252,11 @@ mod tests {
             (0..a_v as i64)
                 .map(|i| {
                     let i = i as f64;
-                    (ln_b(a_c + i, b_c + b_v) - (b_v + i).ln() - ln_b(1.0 + i, b_v) - ln_b(a_c, b_c))
-                        .exp()
+                    (ln_b(a_c + i, b_c + b_v)
+                        - (b_v + i).ln()
+                        - ln_b(1.0 + i, b_v)
+                        - ln_b(a_c, b_c))
+                    .exp()
                 })
                 .sum()
         }
@@ -243,7 +270,10 @@ mod tests {
         ] {
             let got = chance_to_beat_control(x_c, n_c, x_v, n_v).unwrap();
             let want = closed_form(x_c, n_c, x_v, n_v);
-            assert!((got - want).abs() < 1e-9, "{x_c}/{n_c} vs {x_v}/{n_v}: {got} != {want}");
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{x_c}/{n_c} vs {x_v}/{n_v}: {got} != {want}"
+            );
         }
     }
 
@@ -260,17 +290,29 @@ mod tests {
         let b = chance_to_beat_control(1_300, 2_000_000, 1_234, 2_000_000).unwrap();
         assert!((a + b - 1.0).abs() < 1e-9, "{a} + {b}");
         // E[(c − v)⁺] − E[(v − c)⁺] = E[c] − E[v].
-        let (l1, l2) = (expected_loss(30, 100, 40, 100).unwrap(), expected_loss(40, 100, 30, 100).unwrap());
-        assert!((l1 - l2 - (31.0 / 102.0 - 41.0 / 102.0)).abs() < 1e-9, "{l1} {l2}");
+        let (l1, l2) = (
+            expected_loss(30, 100, 40, 100).unwrap(),
+            expected_loss(40, 100, 30, 100).unwrap(),
+        );
+        assert!(
+            (l1 - l2 - (31.0 / 102.0 - 41.0 / 102.0)).abs() < 1e-9,
+            "{l1} {l2}"
+        );
     }
 
     #[test]
     fn matches_scipy() {
         for (x_c, n_c, x_v, n_v, ctbc, loss) in REFERENCE {
             let got = chance_to_beat_control(x_c, n_c, x_v, n_v).unwrap();
-            assert!((got - ctbc).abs() < 1e-6, "{x_c}/{n_c} vs {x_v}/{n_v}: {got} != {ctbc}");
+            assert!(
+                (got - ctbc).abs() < 1e-6,
+                "{x_c}/{n_c} vs {x_v}/{n_v}: {got} != {ctbc}"
+            );
             let got = expected_loss(x_c, n_c, x_v, n_v).unwrap();
-            assert!((got - loss).abs() < 1e-6, "loss {x_c}/{n_c} vs {x_v}/{n_v}: {got} != {loss}");
+            assert!(
+                (got - loss).abs() < 1e-6,
+                "loss {x_c}/{n_c} vs {x_v}/{n_v}: {got} != {loss}"
+            );
         }
     }
 }

@@ -129,7 +129,10 @@ pub fn chi2_sf(x: f64, df: i64) -> Option<f64> {
     if df < 1 || !(x >= 0.0) {
         return None;
     }
-    ChiSquared::new(df as f64).ok().map(|d| d.sf(x)).and_then(finite)
+    ChiSquared::new(df as f64)
+        .ok()
+        .map(|d| d.sf(x))
+        .and_then(finite)
 }
 
 #[cfg(test)]
@@ -243,14 +246,32 @@ mod tests {
     fn confidence_sequences_and_chi_square_match_scipy() {
         // scripts/bayes_reference.py (NumPy for the §3.9 formula, SciPy 1.17.1 for χ²).
         for (x0, n0, x1, n1, lo, hi) in [
-            (120, 1000, 150, 1000, -1.769264958194792e-02, 7.769264958194791e-02),
-            (40000, 2000000, 40500, 2000000, -2.893229577338796e-04, 7.893229577338800e-04),
+            (
+                120,
+                1000,
+                150,
+                1000,
+                -1.769264958194792e-02,
+                7.769264958194791e-02,
+            ),
+            (
+                40000,
+                2000000,
+                40500,
+                2000000,
+                -2.893229577338796e-04,
+                7.893229577338800e-04,
+            ),
             (5, 40, 12, 38, -4.924904636953154e-01, 8.740694110637364e-01),
         ] {
             let (l, h) = seq_interval(x0, n0, x1, n1, 0.05, 5000.0).unwrap();
             assert!((l - lo).abs() < 1e-12 && (h - hi).abs() < 1e-12, "{l} {h}");
         }
-        assert_eq!(seq_interval(0, 10, 0, 10, 0.05, 5000.0), None, "no variance");
+        assert_eq!(
+            seq_interval(0, 10, 0, 10, 0.05, 5000.0),
+            None,
+            "no variance"
+        );
         assert_eq!(seq_interval(1, 0, 1, 10, 0.05, 5000.0), None, "empty arm");
         for (x, df, p) in [
             (3.2, 2, 2.018965179946554e-01),
@@ -259,7 +280,10 @@ mod tests {
             (250.0, 4, 6.509689997375721e-53),
         ] {
             let got = chi2_sf(x, df).unwrap();
-            assert!((got - p).abs() <= 1e-12 * p.max(1e-300) + 1e-15, "χ²({x}, {df}) = {got}, want {p}");
+            assert!(
+                (got - p).abs() <= 1e-12 * p.max(1e-300) + 1e-15,
+                "χ²({x}, {df}) = {got}, want {p}"
+            );
         }
         assert_eq!(chi2_sf(1.0, 0), None);
     }

@@ -407,10 +407,22 @@ async fn an_experiment_list_that_repeats_its_cursor_stops_at_once() {
         "--experiment-api-url".into(),
         server.uri(),
     ];
-    let output = fetch_with(args, vec![("AMPLITUDE_MANAGEMENT_KEY", "mgmt-token-77".into())]).await;
+    let output = fetch_with(
+        args,
+        vec![("AMPLITUDE_MANAGEMENT_KEY", "mgmt-token-77".into())],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("repeats the cursor"), "{}", stderr(&output));
-    assert_eq!(server.received_requests().await.unwrap().len(), 2, "page 1, then page 2 repeats");
+    assert!(
+        stderr(&output).contains("repeats the cursor"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "page 1, then page 2 repeats"
+    );
     assert!(!stderr(&output).contains("mgmt-token-77"));
 }
 
@@ -431,10 +443,20 @@ async fn an_oversized_response_fails_without_being_buffered() {
         "[amplitude]\nmax_attempts = 4\nbackoff_initial_ms = 20\nmax_response_mb = 1\n",
     )
     .unwrap();
-    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("larger than 1 MiB"), "{}", stderr(&output));
-    assert_eq!(server.received_requests().await.unwrap().len(), 1, "not retried");
+    assert!(
+        stderr(&output).contains("larger than 1 MiB"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "not retried"
+    );
     assert!(envelope_files(dir.path()).is_empty());
 }
 
@@ -484,7 +506,10 @@ async fn a_server_echoing_the_credentials_never_gets_them_printed() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("key-123:{SECRET}"));
     let text = stderr(&output);
-    assert!(text.contains("proxy error"), "the server's words are kept: {text}");
+    assert!(
+        text.contains("proxy error"),
+        "the server's words are kept: {text}"
+    );
     for secret in [SECRET, basic.as_str(), "key-123"] {
         assert!(!text.contains(secret), "`{secret}` printed: {text}");
     }
@@ -498,11 +523,23 @@ async fn colliding_or_repeated_variant_names_are_refused_before_any_request() {
         .respond_with(ok_response(1))
         .mount(&server)
         .await;
-    for (variants, says) in [("a/b,a_b", "would both be written"), ("control,control", "twice")] {
+    for (variants, says) in [
+        ("a/b,a_b", "would both be written"),
+        ("control,control", "twice"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let output = fetch(&server, dir.path(), variants, 10).await;
-        assert_eq!(output.status.code(), Some(2), "{variants}: {}", stderr(&output));
-        assert!(stderr(&output).contains(says), "{variants}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{variants}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{variants}: {}",
+            stderr(&output)
+        );
         assert!(envelope_files(dir.path()).is_empty());
     }
     assert!(server.received_requests().await.unwrap().is_empty());
@@ -518,10 +555,17 @@ async fn sigterm_stops_a_fetch_at_once_with_exit_143() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = fetch_command(&server, dir.path(), "treatment", 120);
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while server.received_requests().await.unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(30), "no request arrived");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no request arrived"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // SAFETY: signalling our own child process.
@@ -530,7 +574,13 @@ async fn sigterm_stops_a_fetch_at_once_with_exit_143() {
         .await
         .unwrap();
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
-    assert!(started.elapsed() < Duration::from_secs(30), "stopped at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopped at once"
+    );
     assert!(stderr(&output).contains("cancelled by SIGTERM"));
-    assert!(envelope_files(dir.path()).is_empty(), "nothing half written");
+    assert!(
+        envelope_files(dir.path()).is_empty(),
+        "nothing half written"
+    );
 }

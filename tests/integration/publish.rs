@@ -131,7 +131,10 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
     assert_eq!(err.exit_code(), medallion::error::exit::LOCKED);
     assert!(!out.path().join("gold").exists(), "nothing was written");
     lock.release().await;
-    assert!(!out.path().join("_lock").exists(), "a released lock leaves nothing");
+    assert!(
+        !out.path().join("_lock").exists(),
+        "a released lock leaves nothing"
+    );
 }
 
 #[test]

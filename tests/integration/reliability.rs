@@ -78,10 +78,7 @@ fn medallion(cwd: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
     if !extra.contains(&"--models") {
         cmd.arg("--models").arg(project_root().join("sql"));
     }
-    cmd.arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(out);
+    cmd.arg("--input").arg(input).arg("--output").arg(out);
     if !extra.contains(&"--max-bad-row-fraction") {
         cmd.args(["--max-bad-row-fraction", "0.3"]);
     }
@@ -104,7 +101,11 @@ fn stderr(o: &Output) -> String {
 fn published(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     snapshot(out)
         .into_iter()
-        .filter(|(p, _)| ["bronze", "silver", "gold"].iter().any(|l| p.starts_with(l)))
+        .filter(|(p, _)| {
+            ["bronze", "silver", "gold"]
+                .iter()
+                .any(|l| p.starts_with(l))
+        })
         .collect()
 }
 
@@ -124,31 +125,78 @@ fn assert_refused(what: &str, o: &Output, code: i32, says: &[&str]) {
 fn bad_flags_are_usage_errors_that_touch_nothing() {
     let cases: &[(&str, &[&str], &[&str])] = &[
         ("empty selection", &["--select", ""], &["names no model"]),
-        ("unknown model", &["--select", "gold_nothing"], &["gold_nothing"]),
+        (
+            "unknown model",
+            &["--select", "gold_nothing"],
+            &["gold_nothing"],
+        ),
         ("NaN variable", &["--var", "alpha=NaN"], &["alpha"]),
         ("infinite variable", &["--var", "alpha=inf"], &["alpha"]),
-        ("unknown variable", &["--var", "no_such_variable=1"], &["no_such_variable"]),
-        ("variable without a value", &["--var", "alpha"], &["name=value"]),
-        ("bad-row fraction over 1", &["--max-bad-row-fraction", "2"], &["max_bad_row_fraction"]),
-        ("no concurrency", &["--max-concurrent-models", "0"], &["max_concurrent_models"]),
-        ("negative shrink fraction", &["--max-shrink-fraction=-0.5"], &["max_shrink_fraction"]),
-        ("cluster without scheduler", &["--engine", "ballista"], &["scheduler"]),
-        ("impossible date", &["--as-of", "2026-13-45"], &["2026-13-45"]),
+        (
+            "unknown variable",
+            &["--var", "no_such_variable=1"],
+            &["no_such_variable"],
+        ),
+        (
+            "variable without a value",
+            &["--var", "alpha"],
+            &["name=value"],
+        ),
+        (
+            "bad-row fraction over 1",
+            &["--max-bad-row-fraction", "2"],
+            &["max_bad_row_fraction"],
+        ),
+        (
+            "no concurrency",
+            &["--max-concurrent-models", "0"],
+            &["max_concurrent_models"],
+        ),
+        (
+            "negative shrink fraction",
+            &["--max-shrink-fraction=-0.5"],
+            &["max_shrink_fraction"],
+        ),
+        (
+            "cluster without scheduler",
+            &["--engine", "ballista"],
+            &["scheduler"],
+        ),
+        (
+            "impossible date",
+            &["--as-of", "2026-13-45"],
+            &["2026-13-45"],
+        ),
         ("unknown flag", &["--frobnicate"], &["--frobnicate"]),
         ("unknown layer", &["--layer", "platinum"], &["platinum"]),
-        ("missing config file", &["--config", "nope.toml"], &["nope.toml"]),
+        (
+            "missing config file",
+            &["--config", "nope.toml"],
+            &["nope.toml"],
+        ),
     ];
     let case = Case::new();
     let before = snapshot(case.out.path());
     for (what, args, says) in cases {
         let o = case.run(args);
         assert_refused(what, &o, 2, says);
-        assert!(snapshot(case.out.path()) == before, "{what}: the output changed");
+        assert!(
+            snapshot(case.out.path()) == before,
+            "{what}: the output changed"
+        );
     }
     let missing = Path::new("/nonexistent/medallion-in");
     let o = medallion(case.cwd.path(), missing, case.out.path(), &[]);
-    assert_refused("missing input folder", &o, 2, &["/nonexistent/medallion-in", "not found"]);
-    assert!(snapshot(case.out.path()) == before, "missing input: the output changed");
+    assert_refused(
+        "missing input folder",
+        &o,
+        2,
+        &["/nonexistent/medallion-in", "not found"],
+    );
+    assert!(
+        snapshot(case.out.path()) == before,
+        "missing input: the output changed"
+    );
 }
 
 /// Config files with a wrong key, value or type: exit 2 naming the key.
@@ -156,13 +204,37 @@ fn bad_flags_are_usage_errors_that_touch_nothing() {
 fn bad_config_files_name_the_key_and_touch_nothing() {
     let cases: &[(&str, &str, &[&str])] = &[
         ("unknown key", "max_bad_rows = 0.1\n", &["max_bad_rows"]),
-        ("infinite variable", "[variables]\nalpha = inf\n", &["alpha"]),
-        ("NaN variable", "[variables]\nclv_lifespan_years = nan\n", &["clv_lifespan_years"]),
-        ("unknown variable", "[variables]\nno_such = 1\n", &["no_such"]),
-        ("inverted ranks", "[variables]\nbest_seller_rank = 0.9\ngood_rank = 0.1\n", &["best_seller_rank"]),
-        ("zstd level out of range", "zstd_level = 99\n", &["zstd_level"]),
+        (
+            "infinite variable",
+            "[variables]\nalpha = inf\n",
+            &["alpha"],
+        ),
+        (
+            "NaN variable",
+            "[variables]\nclv_lifespan_years = nan\n",
+            &["clv_lifespan_years"],
+        ),
+        (
+            "unknown variable",
+            "[variables]\nno_such = 1\n",
+            &["no_such"],
+        ),
+        (
+            "inverted ranks",
+            "[variables]\nbest_seller_rank = 0.9\ngood_rank = 0.1\n",
+            &["best_seller_rank"],
+        ),
+        (
+            "zstd level out of range",
+            "zstd_level = 99\n",
+            &["zstd_level"],
+        ),
         ("wrong type", "batch_rows = \"many\"\n", &["batch_rows"]),
-        ("syntax error", "max_bad_row_fraction = = 0.1\n", &["medallion.toml"]),
+        (
+            "syntax error",
+            "max_bad_row_fraction = = 0.1\n",
+            &["medallion.toml"],
+        ),
         (
             "missing spill folder",
             "spill_dir = \"/nonexistent/medallion-spill\"\n",
@@ -183,7 +255,10 @@ fn bad_config_files_name_the_key_and_touch_nothing() {
         std::fs::write(case.cwd.path().join("medallion.toml"), toml).unwrap();
         let o = case.run(&[]);
         assert_refused(what, &o, 2, says);
-        assert!(snapshot(case.out.path()) == before, "{what}: the output changed");
+        assert!(
+            snapshot(case.out.path()) == before,
+            "{what}: the output changed"
+        );
     }
 }
 
@@ -217,10 +292,20 @@ fn an_output_that_is_a_file_or_overlaps_the_input_is_refused() {
 fn an_unusable_source_file_fails_and_keeps_the_published_tables() {
     type Mutate = fn(&Case);
     let cases: &[(&str, Mutate, &[&str])] = &[
-        ("empty file", |c| std::fs::write(c.file("orders.csv"), "").unwrap(), &["orders.csv", "empty"]),
+        (
+            "empty file",
+            |c| std::fs::write(c.file("orders.csv"), "").unwrap(),
+            &["orders.csv", "empty"],
+        ),
         (
             "required column missing from the header",
-            |c| std::fs::write(c.file("orders.csv"), "order_id,customer_id,status\n1,1,delivered\n").unwrap(),
+            |c| {
+                std::fs::write(
+                    c.file("orders.csv"),
+                    "order_id,customer_id,status\n1,1,delivered\n",
+                )
+                .unwrap()
+            },
             &["orders.csv", "order_date"],
         ),
         (
@@ -238,21 +323,31 @@ fn an_unusable_source_file_fails_and_keeps_the_published_tables() {
             "every row bad",
             |c| {
                 let text = std::fs::read_to_string(c.file("orders.csv")).unwrap();
-                let bad = text.replace("delivered", "teleported").replace("shipped", "teleported")
-                    .replace("cancelled", "teleported").replace("pending", "teleported")
-                    .replace("processing", "teleported").replace("returned", "teleported");
+                let bad = text
+                    .replace("delivered", "teleported")
+                    .replace("shipped", "teleported")
+                    .replace("cancelled", "teleported")
+                    .replace("pending", "teleported")
+                    .replace("processing", "teleported")
+                    .replace("returned", "teleported");
                 std::fs::write(c.file("orders.csv"), bad).unwrap();
             },
             &["orders", "max_bad_row_fraction"],
         ),
         (
             "not UTF-8 in the header",
-            |c| std::fs::write(c.file("orders.csv"), b"order_id,cust\xff\xfeomer_id\n1,2\n").unwrap(),
+            |c| {
+                std::fs::write(c.file("orders.csv"), b"order_id,cust\xff\xfeomer_id\n1,2\n")
+                    .unwrap()
+            },
             &["orders.csv"],
         ),
         (
             "a binary file named .csv",
-            |c| std::fs::write(c.file("orders.csv"), [0u8, 159, 146, 150, 0, 1, 2, 3, 0, 0]).unwrap(),
+            |c| {
+                std::fs::write(c.file("orders.csv"), [0u8, 159, 146, 150, 0, 1, 2, 3, 0, 0])
+                    .unwrap()
+            },
             &["orders.csv"],
         ),
         (
@@ -278,7 +373,10 @@ fn an_unusable_source_file_fails_and_keeps_the_published_tables() {
         let before = published(case.out.path());
         let o = case.run(&["--select", "bronze_orders+"]);
         assert_refused(what, &o, 2, says);
-        assert!(published(case.out.path()) == before, "{what}: a published table changed");
+        assert!(
+            published(case.out.path()) == before,
+            "{what}: a published table changed"
+        );
         let latest = std::fs::read_to_string(case.out.path().join("_runs/latest.json")).unwrap();
         assert!(latest.contains("\"status\": \"error\""), "{what}: {latest}");
     }
@@ -289,19 +387,84 @@ fn an_unusable_source_file_fails_and_keeps_the_published_tables() {
 async fn a_bad_value_is_quarantined_with_its_reason() {
     let cases: &[(&str, &str, &str, &str)] = &[
         // (what, file, appended line, reason words)
-        ("barcode as quantity", "order_items.csv", "900,1,101,4006381333931,10.00,0.10", "above the maximum 1000000"),
-        ("price beyond any sale", "order_items.csv", "901,1,101,1,99999999999.99,", "above the maximum 1000000000"),
-        ("quantity not a number", "order_items.csv", "902,1,101,many,10.00,", "quantity"),
-        ("zero quantity", "order_items.csv", "903,1,101,0,10.00,", "below the minimum 1"),
-        ("discount over 1", "order_items.csv", "904,1,101,1,10.00,1.5", "outside 0..1"),
-        ("negative price", "products.csv", "900,Thing,1,Acme,-5.00,1.00,1,2024-01-01,true", "below the minimum 0"),
-        ("unknown status", "orders.csv", "900,1,2026-10-01 10:00:00,teleported,card,1.00,", "not one of"),
-        ("date that is not one", "orders.csv", "901,1,yesterday,delivered,card,1.00,", "order_date"),
-        ("shipping beyond any price", "orders.csv", "902,1,2026-10-01 10:00:00,delivered,card,5000000000000,", "above the maximum"),
-        ("too many fields", "orders.csv", "903,1,2026-10-01 10:00:00,delivered,card,1.00,,extra", "fields"),
-        ("empty required value", "orders.csv", "904,,2026-10-01 10:00:00,delivered,card,1.00,", "customer_id"),
-        ("key not a number", "orders.csv", "nine-oh-five,1,2026-10-01 10:00:00,delivered,card,1.00,", "order_id"),
-        ("rating out of range", "reviews.csv", "900,101,1,6,2026-10-01,ok", "outside 1..5"),
+        (
+            "barcode as quantity",
+            "order_items.csv",
+            "900,1,101,4006381333931,10.00,0.10",
+            "above the maximum 1000000",
+        ),
+        (
+            "price beyond any sale",
+            "order_items.csv",
+            "901,1,101,1,99999999999.99,",
+            "above the maximum 1000000000",
+        ),
+        (
+            "quantity not a number",
+            "order_items.csv",
+            "902,1,101,many,10.00,",
+            "quantity",
+        ),
+        (
+            "zero quantity",
+            "order_items.csv",
+            "903,1,101,0,10.00,",
+            "below the minimum 1",
+        ),
+        (
+            "discount over 1",
+            "order_items.csv",
+            "904,1,101,1,10.00,1.5",
+            "outside 0..1",
+        ),
+        (
+            "negative price",
+            "products.csv",
+            "900,Thing,1,Acme,-5.00,1.00,1,2024-01-01,true",
+            "below the minimum 0",
+        ),
+        (
+            "unknown status",
+            "orders.csv",
+            "900,1,2026-10-01 10:00:00,teleported,card,1.00,",
+            "not one of",
+        ),
+        (
+            "date that is not one",
+            "orders.csv",
+            "901,1,yesterday,delivered,card,1.00,",
+            "order_date",
+        ),
+        (
+            "shipping beyond any price",
+            "orders.csv",
+            "902,1,2026-10-01 10:00:00,delivered,card,5000000000000,",
+            "above the maximum",
+        ),
+        (
+            "too many fields",
+            "orders.csv",
+            "903,1,2026-10-01 10:00:00,delivered,card,1.00,,extra",
+            "fields",
+        ),
+        (
+            "empty required value",
+            "orders.csv",
+            "904,,2026-10-01 10:00:00,delivered,card,1.00,",
+            "customer_id",
+        ),
+        (
+            "key not a number",
+            "orders.csv",
+            "nine-oh-five,1,2026-10-01 10:00:00,delivered,card,1.00,",
+            "order_id",
+        ),
+        (
+            "rating out of range",
+            "reviews.csv",
+            "900,101,1,6,2026-10-01,ok",
+            "outside 1..5",
+        ),
     ];
     for (what, file, line, reason) in cases {
         let case = Case::new();
@@ -314,7 +477,9 @@ async fn a_bad_value_is_quarantined_with_its_reason() {
             case.out.path(),
             "_quarantine",
             source,
-            Some(&format!("select reason from {source} where raw_values like '9%' or raw_values like 'nine%'")),
+            Some(&format!(
+                "select reason from {source} where raw_values like '9%' or raw_values like 'nine%'"
+            )),
         )
         .await;
         assert!(
@@ -330,11 +495,17 @@ async fn a_bad_value_is_quarantined_with_its_reason() {
 async fn cr_only_line_ends_give_the_same_gold_tables() {
     let case = Case::new();
     let text = std::fs::read(case.file("orders.csv")).unwrap();
-    let cr: Vec<u8> = text.iter().map(|b| if *b == b'\n' { b'\r' } else { *b }).collect();
+    let cr: Vec<u8> = text
+        .iter()
+        .map(|b| if *b == b'\n' { b'\r' } else { *b })
+        .collect();
     std::fs::write(case.file("orders.csv"), cr).unwrap();
     let o = case.run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(gold_contents(case.out.path()).await, gold_contents(baseline()).await);
+    assert_eq!(
+        gold_contents(case.out.path()).await,
+        gold_contents(baseline()).await
+    );
 }
 
 /// Only the newest `keep_runs` run folders stay.
@@ -366,16 +537,22 @@ fn a_stale_lock_is_taken_over_and_a_live_one_is_not() {
     let ago = |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
     let host = medallion::storage::host_name();
     // Another host, not refreshed for 20 minutes (lock_timeout_seconds 600).
-    plant(serde_json::json!({"run_id": "gone-pod", "pid": 1, "host": "pod-7", "started_at": ago(60), "refreshed_at": ago(20)}));
+    plant(
+        serde_json::json!({"run_id": "gone-pod", "pid": 1, "host": "pod-7", "started_at": ago(60), "refreshed_at": ago(20)}),
+    );
     let o = case.run(&["--select", "bronze_reviews"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!lock.exists(), "released after the run");
     // This host, a pid that does not exist.
-    plant(serde_json::json!({"run_id": "dead", "pid": 0x3fff_fff0u32, "host": host, "started_at": ago(1), "refreshed_at": ago(0)}));
+    plant(
+        serde_json::json!({"run_id": "dead", "pid": 0x3fff_fff0u32, "host": host, "started_at": ago(1), "refreshed_at": ago(0)}),
+    );
     let o = case.run(&["--select", "bronze_reviews"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Another host, refreshed a minute ago: alive, so exit 4 naming it.
-    plant(serde_json::json!({"run_id": "live-pod", "pid": 1, "host": "pod-8", "started_at": ago(5), "refreshed_at": ago(1)}));
+    plant(
+        serde_json::json!({"run_id": "live-pod", "pid": 1, "host": "pod-8", "started_at": ago(5), "refreshed_at": ago(1)}),
+    );
     let o = case.run(&["--select", "bronze_reviews"]);
     assert_refused("live lease", &o, 4, &["live-pod", "pod-8"]);
 }
@@ -393,12 +570,23 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
         end_date: as_of(AS_OF),
     })
     .unwrap();
-    for (signal, code, name) in [(libc::SIGTERM, 143, "SIGTERM"), (libc::SIGINT, 130, "SIGINT")] {
+    for (signal, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGINT, 130, "SIGINT"),
+    ] {
         let out = tempfile::tempdir().unwrap();
         let cwd = tempfile::tempdir().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_medallion"))
             .current_dir(cwd.path())
-            .args(["--quiet", "run", "--as-of", AS_OF, "--max-concurrent-models", "1", "--models"])
+            .args([
+                "--quiet",
+                "run",
+                "--as-of",
+                AS_OF,
+                "--max-concurrent-models",
+                "1",
+                "--models",
+            ])
             .arg(project_root().join("sql"))
             .arg("--input")
             .arg(data.path())
@@ -411,7 +599,10 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
         // Wait until the run holds its lock and has staged something.
         let started = Instant::now();
         while !out.path().join("_staging").exists() {
-            assert!(started.elapsed() < Duration::from_secs(60), "the run never started");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the run never started"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -419,16 +610,24 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
         assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
         let o = child.wait_with_output().unwrap();
         assert_refused(name, &o, code, &["cancelled", name]);
-        assert!(!out.path().join("_lock").exists(), "{name}: the lock was released");
-        assert!(!out.path().join("_staging").exists(), "{name}: staging was removed");
-        let latest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(out.path().join("_runs/latest.json")).unwrap(),
-        )
-        .unwrap();
+        assert!(
+            !out.path().join("_lock").exists(),
+            "{name}: the lock was released"
+        );
+        assert!(
+            !out.path().join("_staging").exists(),
+            "{name}: staging was removed"
+        );
+        let latest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
+                .unwrap();
         assert_eq!(latest["status"], "cancelled", "{name}");
         assert_eq!(latest["cancelled_by"], name);
         let models = latest["models"].as_array().unwrap();
-        assert!(models.iter().any(|m| m["status"] == "cancelled"), "{name}: {latest}");
+        assert!(
+            models.iter().any(|m| m["status"] == "cancelled"),
+            "{name}: {latest}"
+        );
         // The next run finishes the job.
         let o = medallion(cwd.path(), data.path(), out.path(), &[]);
         assert_eq!(o.status.code(), Some(0), "{name}: next run: {}", stderr(&o));
@@ -486,15 +685,49 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     };
     let file = part.display().to_string();
     let o = cli(&["query", "select count(*) as n from gold_sales_daily"]);
-    assert_refused("query the damaged table", &o, 2, &[&file, "gold_sales_daily"]);
+    assert_refused(
+        "query the damaged table",
+        &o,
+        2,
+        &[&file, "gold_sales_daily"],
+    );
     let o = cli(&["query", "select count(*) as n from gold_sales_monthly"]);
     assert_eq!(o.status.code(), Some(0), "another table: {}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains('n'));
-    let o = cli(&["test", "--select", "gold_sales_daily", "--select", "gold_customer_analytics"]);
+    let o = cli(&[
+        "test",
+        "--select",
+        "gold_sales_daily",
+        "--select",
+        "gold_customer_analytics",
+    ]);
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert_eq!(o.status.code(), Some(3), "{text}");
     assert!(text.contains(&file), "test names the file: {text}");
     assert!(!text.contains("panicked"), "{text}");
-    let other: Vec<&str> = text.lines().filter(|l| l.starts_with("gold_customer_analytics")).collect();
-    assert!(!other.is_empty() && other.iter().all(|l| l.contains("pass")), "{text}");
+    let other: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gold_customer_analytics"))
+        .collect();
+    assert!(
+        !other.is_empty() && other.iter().all(|l| l.contains("pass")),
+        "{text}"
+    );
+}
+
+/// A lock file left by an earlier version (the lock was a file, it is a
+/// folder of leases now) is named with what to do, not a raw I/O error.
+#[test]
+fn a_lock_file_of_an_earlier_version_is_named() {
+    let case = Case::new();
+    std::fs::write(case.out.path().join("_lock"), r#"{"run_id": "old"}"#).unwrap();
+    let before = published(case.out.path());
+    let o = case.run(&["--select", "bronze_reviews"]);
+    assert_refused(
+        "old lock file",
+        &o,
+        2,
+        &["_lock", "earlier medallion version"],
+    );
+    assert!(published(case.out.path()) == before);
 }

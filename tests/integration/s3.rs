@@ -163,15 +163,30 @@ async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
         "refreshed_at": (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339()
     });
     store
-        .put(&ObjectPath::from(epoch), PutPayload::from(stale.to_string().into_bytes()))
+        .put(
+            &ObjectPath::from(epoch),
+            PutPayload::from(stale.to_string().into_bytes()),
+        )
         .await
         .unwrap();
     let o = moto
-        .run(&["run", "--output", "s3://locked/lake", "--select", "bronze_orders"])
+        .run(&[
+            "run",
+            "--output",
+            "s3://locked/lake",
+            "--select",
+            "bronze_orders",
+        ])
         .await;
     stdout(&o);
-    assert!(keys(&store, "lake/_lock").await.is_empty(), "taken over, then released");
-    assert_eq!(read_json(&store, "lake/_runs/latest.json").await["status"], "success");
+    assert!(
+        keys(&store, "lake/_lock").await.is_empty(),
+        "taken over, then released"
+    );
+    assert_eq!(
+        read_json(&store, "lake/_runs/latest.json").await["status"],
+        "success"
+    );
 }
 
 #[tokio::test]
