@@ -123,29 +123,37 @@ async fn killed_runs_leave_the_previous_version_published() {
 async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
     let moto = start_moto();
     let store = moto.bucket("locked").await;
-    // A live lease of a run on another host: refreshed a moment ago.
-    let holder = serde_json::json!({
-        "run_id": "20261122T000000Z-nightly1", "pid": 4242,
-        "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z",
-        "refreshed_at": chrono::Utc::now().to_rfc3339()
-    });
     let epoch = "lake/_lock/00000000000000000004";
-    store
-        .put(
-            &ObjectPath::from(epoch),
-            PutPayload::from(holder.to_string().into_bytes()),
-        )
-        .await
-        .unwrap();
-    let o = moto
-        .run(&[
+    // The lease of a run on another host, last renewed `minutes_ago`.
+    let plant = |minutes_ago: i64| {
+        let holder = serde_json::json!({
+            "run_id": "20261122T000000Z-nightly1", "pid": 4242,
+            "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z",
+            "refreshed_at": (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)).to_rfc3339()
+        });
+        let store = store.clone();
+        async move {
+            store
+                .put(
+                    &ObjectPath::from(epoch),
+                    PutPayload::from(holder.to_string().into_bytes()),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let run = || {
+        moto.run(&[
             "run",
             "--output",
             "s3://locked/lake",
             "--select",
             "bronze_orders",
         ])
-        .await;
+    };
+    // Renewed a moment ago: alive.
+    plant(0).await;
+    let o = run().await;
     assert_eq!(o.status.code(), Some(4), "exit code for a held lock");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -155,30 +163,10 @@ async fn a_lock_held_elsewhere_stops_the_run_with_its_holder() {
     // Nothing was published and the other run's lock is untouched.
     assert_eq!(keys(&store, "lake").await, [epoch]);
 
-    // The same holder, silent for 20 minutes (a pod that died): taken over
-    // by a conditional PUT of the next epoch, then released.
-    let stale = serde_json::json!({
-        "run_id": "20261122T000000Z-nightly1", "pid": 4242,
-        "host": "scheduler-7", "started_at": "2026-11-22T00:00:00Z",
-        "refreshed_at": (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339()
-    });
-    store
-        .put(
-            &ObjectPath::from(epoch),
-            PutPayload::from(stale.to_string().into_bytes()),
-        )
-        .await
-        .unwrap();
-    let o = moto
-        .run(&[
-            "run",
-            "--output",
-            "s3://locked/lake",
-            "--select",
-            "bronze_orders",
-        ])
-        .await;
-    stdout(&o);
+    // Silent for 20 minutes (a pod that died): taken over by a conditional
+    // PUT of the next epoch, then released.
+    plant(20).await;
+    stdout(&run().await);
     assert!(
         keys(&store, "lake/_lock").await.is_empty(),
         "taken over, then released"
