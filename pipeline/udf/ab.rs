@@ -10,6 +10,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
+use datafusion::common::DataFusionError;
+
 use super::{FnResult, all_scalar, arrays, bayes, downcast, finish, stats};
 
 /// `ab_test`, `chance_to_beat_control`, `expected_loss`, `seq_ci`,
@@ -18,20 +20,14 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         create_udf(
             "ab_test",
-            vec![
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Float64,
-            ],
+            counts_then(&[DataType::Float64]),
             DataType::Struct(ab_test_fields()),
             Volatility::Immutable,
             Arc::new(ab_test),
         ),
         create_udf(
             "chance_to_beat_control",
-            vec![DataType::Int64; 4],
+            counts_then(&[]),
             DataType::Float64,
             Volatility::Immutable,
             Arc::new(|args: &[ColumnarValue]| {
@@ -44,7 +40,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         ),
         create_udf(
             "expected_loss",
-            vec![DataType::Int64; 4],
+            counts_then(&[]),
             DataType::Float64,
             Volatility::Immutable,
             Arc::new(|args: &[ColumnarValue]| {
@@ -53,14 +49,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         ),
         create_udf(
             "seq_ci",
-            vec![
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Int64,
-                DataType::Float64,
-                DataType::Float64,
-            ],
+            counts_then(&[DataType::Float64, DataType::Float64]),
             DataType::Struct(seq_ci_fields()),
             Volatility::Immutable,
             Arc::new(seq_ci),
@@ -82,6 +71,37 @@ pub fn functions() -> Vec<ScalarUDF> {
     ]
 }
 
+/// The argument types of an A/B function: the two arms' counts
+/// (x0, n0, x1, n1) as Int64, then `rest`.
+fn counts_then(rest: &[DataType]) -> Vec<DataType> {
+    let mut types = vec![DataType::Int64; 4];
+    types.extend_from_slice(rest);
+    types
+}
+
+/// The two arms' counts, an A/B function's first four arguments.
+struct Counts<'a>([&'a Int64Array; 4]);
+
+impl<'a> Counts<'a> {
+    fn new(a: &'a [ArrayRef], function: &str) -> Result<Counts<'a>, DataFusionError> {
+        let ints = |i: usize| downcast::<Int64Array>(&a[i], function);
+        Ok(Counts([ints(0)?, ints(1)?, ints(2)?, ints(3)?]))
+    }
+
+    fn len(&self) -> usize {
+        self.0[0].len()
+    }
+
+    /// (x0, n0, x1, n1) of row `i`; `None` when any is NULL.
+    fn row(&self, i: usize) -> Option<(i64, i64, i64, i64)> {
+        let [x0, n0, x1, n1] = self.0;
+        if self.0.iter().any(|c| c.is_null(i)) {
+            return None;
+        }
+        Some((x0.value(i), n0.value(i), x1.value(i), n1.value(i)))
+    }
+}
+
 fn ab_test_fields() -> Fields {
     let f = |name: &str| Field::new(name, DataType::Float64, true);
     Fields::from(vec![
@@ -99,31 +119,15 @@ fn ab_test_fields() -> Fields {
 
 fn ab_test(args: &[ColumnarValue]) -> FnResult {
     let a = arrays(args)?;
-    let ints = |i: usize| downcast::<Int64Array>(&a[i], "ab_test");
-    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
+    let counts = Counts::new(&a, "ab_test")?;
     let alpha = downcast::<Float64Array>(&a[4], "ab_test")?;
     let mut cols: Vec<Float64Builder> = (0..8).map(|_| Float64Builder::new()).collect();
     let mut significant = BooleanBuilder::new();
-    for i in 0..x0.len() {
-        let any_null = [
-            x0.is_null(i),
-            n0.is_null(i),
-            x1.is_null(i),
-            n1.is_null(i),
-            alpha.is_null(i),
-        ]
-        .contains(&true);
-        let r = if any_null {
-            None
-        } else {
-            Some(stats::two_proportion(
-                x0.value(i),
-                n0.value(i),
-                x1.value(i),
-                n1.value(i),
-                alpha.value(i),
-            ))
-        };
+    for i in 0..counts.len() {
+        let r = counts
+            .row(i)
+            .filter(|_| !alpha.is_null(i))
+            .map(|(x0, n0, x1, n1)| stats::two_proportion(x0, n0, x1, n1, alpha.value(i)));
         let values = r.map_or([None; 8], |r| {
             [
                 r.control_rate,
@@ -157,16 +161,10 @@ fn four_counts(
     f: fn(i64, i64, i64, i64) -> Option<f64>,
 ) -> FnResult {
     let a = arrays(args)?;
-    let ints = |i: usize| downcast::<Int64Array>(&a[i], name);
-    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
-    let mut out = Float64Builder::with_capacity(x0.len());
-    for i in 0..x0.len() {
-        let any_null = [x0, n0, x1, n1].iter().any(|c| c.is_null(i));
-        out.append_option(if any_null {
-            None
-        } else {
-            f(x0.value(i), n0.value(i), x1.value(i), n1.value(i))
-        });
+    let counts = Counts::new(&a, name)?;
+    let mut out = Float64Builder::with_capacity(counts.len());
+    for i in 0..counts.len() {
+        out.append_option(counts.row(i).and_then(|(x0, n0, x1, n1)| f(x0, n0, x1, n1)));
     }
     finish(Arc::new(out.finish()), all_scalar(args))
 }
@@ -181,27 +179,18 @@ fn seq_ci_fields() -> Fields {
 
 fn seq_ci(args: &[ColumnarValue]) -> FnResult {
     let a = arrays(args)?;
-    let ints = |i: usize| downcast::<Int64Array>(&a[i], "seq_ci");
+    let counts = Counts::new(&a, "seq_ci")?;
     let floats = |i: usize| downcast::<Float64Array>(&a[i], "seq_ci");
-    let (x0, n0, x1, n1) = (ints(0)?, ints(1)?, ints(2)?, ints(3)?);
     let (alpha, tuning) = (floats(4)?, floats(5)?);
     let (mut low, mut high) = (Float64Builder::new(), Float64Builder::new());
     let mut significant = BooleanBuilder::new();
-    for i in 0..x0.len() {
-        let any_null =
-            [x0, n0, x1, n1].iter().any(|c| c.is_null(i)) || alpha.is_null(i) || tuning.is_null(i);
-        let interval = if any_null {
-            None
-        } else {
-            stats::seq_interval(
-                x0.value(i),
-                n0.value(i),
-                x1.value(i),
-                n1.value(i),
-                alpha.value(i),
-                tuning.value(i),
-            )
-        };
+    for i in 0..counts.len() {
+        let interval = counts
+            .row(i)
+            .filter(|_| !alpha.is_null(i) && !tuning.is_null(i))
+            .and_then(|(x0, n0, x1, n1)| {
+                stats::seq_interval(x0, n0, x1, n1, alpha.value(i), tuning.value(i))
+            });
         low.append_option(interval.map(|(l, _)| l));
         high.append_option(interval.map(|(_, h)| h));
         significant.append_value(interval.is_some_and(|(l, h)| l > 0.0 || h < 0.0));
