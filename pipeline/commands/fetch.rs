@@ -60,6 +60,7 @@ pub async fn fetch_amplitude(args: crate::cli::FetchAmplitudeArgs) -> Result<()>
                     .ok_or_else(|| Error::Config("--end is required with --experiment".into()))?,
                 events: args.events.clone(),
                 variants: args.variants.clone(),
+                shares: None,
                 device: args.device.clone(),
                 culture: args.culture.clone(),
             };

@@ -9,7 +9,7 @@ use crate::models::{self, Dag};
 
 pub fn lineage(args: LineageArgs) -> Result<()> {
     let config = load_config(&args.common)?;
-    let dag = models::load_dag(&config.models)?;
+    let dag = models::load_dag(&config)?;
     let text = render_lineage(&dag, args.format)?;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())

@@ -21,7 +21,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         config,
     };
     if args.dry_run {
-        let dag = models::load_dag(&request.config.models)?;
+        let dag = models::load_dag(&request.config)?;
         let plan = dry_run_plan(&dag, &request)?;
         let _ = std::io::stdout().lock().write_all(plan.as_bytes());
         return Ok(());

@@ -72,6 +72,10 @@ pub struct ExperimentConfig {
     pub events: Vec<String>,
     #[serde(default = "default_variants")]
     pub variants: Vec<String>,
+    /// Expected traffic share of each variant, in the order of `variants`,
+    /// for the sample ratio mismatch test; equal shares when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<Vec<f64>>,
     #[serde(default = "all")]
     pub device: String,
     #[serde(default = "all")]
@@ -126,6 +130,18 @@ impl ExperimentConfig {
         let mut seen = std::collections::BTreeSet::new();
         if let Some(twice) = self.variants.iter().find(|v| !seen.insert(v.as_str())) {
             return bad(&format!("variant `{twice}` is listed twice"));
+        }
+        if let Some(shares) = &self.shares {
+            if shares.len() != self.variants.len() {
+                return bad(&format!(
+                    "has {} shares for {} variants; give one share per variant, in the same order",
+                    shares.len(),
+                    self.variants.len()
+                ));
+            }
+            if !shares.iter().all(|s| s.is_finite() && *s > 0.0) {
+                return bad("shares must be positive numbers");
+            }
         }
         if !["all", "mobile", "desktop"].contains(&self.device.to_ascii_lowercase().as_str()) {
             return bad("device must be All, mobile or desktop");

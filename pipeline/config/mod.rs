@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod amplitude;
+pub mod arms;
 mod paths;
 
 use crate::error::{Error, Result};
@@ -172,6 +173,9 @@ pub struct Variables {
     pub ab_salt: String,
     /// Share of onboarded users assigned to control.
     pub control_share: f64,
+    /// Arms of the onboarding experiment as `name=share, …` in bucket order;
+    /// empty means control (`control_share`) and treatment (`arms`).
+    pub ab_arms: String,
     /// The variant every other one is compared with (docs/models.md §3.9).
     pub control_variant: String,
     /// N*, the sample size the confidence sequences are tightest at (§3.9).
@@ -215,6 +219,7 @@ impl Default for Variables {
             srm_alpha: 0.001,
             ab_salt: "onboarding-v1".into(),
             control_share: 0.05,
+            ab_arms: String::new(),
             control_variant: "control".into(),
             sequential_tuning: 5000.0,
             habit_window_days: 30.0,
@@ -233,6 +238,11 @@ impl Default for Variables {
 }
 
 impl Variables {
+    /// The onboarding experiment's arms (`ab_arms`, else `control_share`).
+    pub fn arms(&self) -> Result<Vec<arms::Arm>> {
+        arms::parse(&self.ab_arms, self.control_share, &self.control_variant)
+    }
+
     /// The text variables by name, as the `setting()` SQL function sees them.
     pub fn text_map(&self) -> BTreeMap<String, String> {
         let value = serde_json::to_value(self).unwrap_or_default();
@@ -420,6 +430,7 @@ impl Config {
                 return Err(Error::Config(message.to_string()));
             }
         }
+        v.arms()?;
         // NaN and infinity pass no comparison above, or slip through one-sided ones.
         // (TOML, unlike JSON, keeps NaN and infinity, so they can be found.)
         if let Ok(toml::Value::Table(table)) = toml::Value::try_from(v) {

@@ -10,6 +10,7 @@ pub mod sql;
 
 use std::path::{Path, PathBuf};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::SOURCES;
 use crate::ingest::amplitude::FunnelTable;
@@ -18,13 +19,15 @@ pub use dag::Dag;
 pub use model::{Model, ModelKind};
 pub use sql::sql_dependencies;
 
-/// Load the models under `models_dir` and build their graph (no data is touched).
-pub fn load_dag(models_dir: &Path) -> Result<Dag> {
-    Dag::build(discover(models_dir)?)
+/// Load the models of `config.models` and build their graph (no data is
+/// touched); the config's experiments are printed into the macros.
+pub fn load_dag(config: &Config) -> Result<Dag> {
+    let experiments = macros::Experiments::from_config(config)?;
+    Dag::build(discover(&config.models, &experiments)?)
 }
 
 /// Every model of a project: CSV sources plus the SQL files under `models_dir`.
-pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
+pub fn discover(models_dir: &Path, experiments: &macros::Experiments) -> Result<Vec<Model>> {
     if !models_dir.is_dir() {
         return Err(Error::Config(format!(
             "models folder {} not found; run from the project root or set `models` in medallion.toml",
@@ -60,7 +63,7 @@ pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
             .collect();
         paths.sort();
         for path in paths {
-            models.push(load_sql_model(&path, layer)?);
+            models.push(load_sql_model(&path, layer, experiments)?);
         }
     }
     for model in &mut models {
@@ -80,7 +83,7 @@ pub fn discover(models_dir: &Path) -> Result<Vec<Model>> {
     Ok(models)
 }
 
-fn load_sql_model(path: &Path, layer: Layer) -> Result<Model> {
+fn load_sql_model(path: &Path, layer: Layer, experiments: &macros::Experiments) -> Result<Model> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -92,7 +95,7 @@ fn load_sql_model(path: &Path, layer: Layer) -> Result<Model> {
     };
     let text =
         std::fs::read_to_string(path).map_err(|e| wrap(Error::io("cannot read model", path, e)))?;
-    let sql = macros::expand(&text).map_err(wrap)?;
+    let sql = macros::expand(&text, experiments).map_err(wrap)?;
     let deps = sql_dependencies(&sql).map_err(wrap)?;
     Ok(Model {
         name,

@@ -51,7 +51,7 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     let config = &request.config;
     config.validate()?;
     config.check_paths()?;
-    let dag = models::load_dag(&config.models)?;
+    let dag = models::load_dag(&config)?;
     let selected = dag.select(&request.select, request.layer)?;
     let remote_input = storage::parse_location(&config.input)?;
     if remote_input.is_none()

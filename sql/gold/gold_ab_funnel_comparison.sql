@@ -5,8 +5,9 @@
 -- control that was not fetched leaves its side and the statistics NULL; an
 -- experiment with control alone has one row per step with variant NULL.
 -- p-values are Holm-adjusted across the variants of one experiment, segment
--- and step; an experiment whose arms' step-1 users fail the SRM test (equal
--- shares) keeps its rows, marked invalid.
+-- and step; an experiment whose arms' step-1 users fail the SRM test (against
+-- `[[amplitude.experiments]] shares`, equal when absent) keeps its rows,
+-- marked invalid. The statistics are the shared ab_comparison macro.
 with summary as (
     select * from gold_ab_funnel_summary
 ),
@@ -73,7 +74,28 @@ paired as (
         and ft.start_date = g.start_date and ft.end_date = g.end_date
 ),
 
--- SRM per experiment and segment: the arms' step-1 users against equal shares.
+shares as (
+    select * from {{ experiment_shares() }} as shares
+),
+
+configured as (
+    select distinct experiment_id from shares
+),
+
+-- Each arm's expected share: the configured one (an arm missing from a
+-- configured list is left out of the test), or equal shares when the
+-- experiment has none configured.
+arm_shares as (
+    select
+        f.*,
+        case when cfg.experiment_id is null then 1.0 else sh.share end as share
+    from first_steps as f
+    left join shares as sh on sh.experiment_id = f.experiment_id and sh.variant = f.variant
+    left join configured as cfg on cfg.experiment_id = f.experiment_id
+),
+
+-- SRM per experiment and segment: the arms' step-1 users against their
+-- shares, χ² with k − 1 degrees of freedom.
 srm as (
     select
         experiment_id, device, culture, group_value, start_date, end_date,
@@ -85,19 +107,21 @@ srm as (
         select
             *,
             sum(step1_users) over (partition by experiment_id, device, culture, group_value, start_date, end_date)
-                / cast(count(*) over (partition by experiment_id, device, culture, group_value, start_date, end_date) as double)
+                * share
+                / sum(share) over (partition by experiment_id, device, culture, group_value, start_date, end_date)
                 as expected
-        from first_steps
+        from arm_shares
+        where share is not null
     ) as arm_sizes
     where expected > 0
     group by experiment_id, device, culture, group_value, start_date, end_date
 ),
 
-with_stats as (
+gated as (
     select
         p.*,
-        ab_test(control_users, control_trials, treatment_users, treatment_trials, param('alpha')) as stats,
-        seq_ci(control_users, control_trials, treatment_users, treatment_trials, param('alpha'), param('sequential_tuning')) as seq,
+        p.control_users as control_successes,
+        p.treatment_users as treatment_successes,
         coalesce(s.srm_p_value < param('srm_alpha'), false) as srm_failed
     from paired as p
     left join srm as s
@@ -105,49 +129,8 @@ with_stats as (
         and s.group_value = p.group_value and s.start_date = p.start_date and s.end_date = p.end_date
 ),
 
--- Holm–Bonferroni over the variants of one experiment, segment and step:
--- the j-th smallest of m p-values becomes max over i ≤ j of (m − i + 1) p_(i), capped at 1.
-ranked as (
-    select
-        *,
-        get_field(stats, 'p_value') as p_value,
-        cast(count(get_field(stats, 'p_value')) over (
-            partition by experiment_id, device, culture, group_value, start_date, end_date, step
-        ) as double) as m,
-        cast(row_number() over (
-            partition by experiment_id, device, culture, group_value, start_date, end_date, step
-            order by get_field(stats, 'p_value') asc nulls last, variant
-        ) as double) as j
-    from with_stats
-),
-
-holm as (
-    select
-        *,
-        max((m - j + 1) * p_value) over (
-            partition by experiment_id, device, culture, group_value, start_date, end_date, step
-            order by p_value asc nulls last, variant
-            rows between unbounded preceding and current row
-        ) as holm_running
-    from ranked
-),
-
-adjusted as (
-    select
-        *,
-        case
-            when p_value is null then null
-            when holm_running > 1 then 1.0
-            else holm_running
-        end as p_value_adjusted
-    from holm
-),
-
-decided as (
-    select
-        *,
-        not srm_failed and coalesce(p_value_adjusted < param('alpha'), false) as is_significant
-    from adjusted
+compared as (
+    select * from {{ ab_comparison('gated', 'experiment_id, device, culture, group_value, start_date, end_date, step') }} as compared
 ),
 
 final as (
@@ -165,27 +148,22 @@ final as (
         control_conversion,
         treatment_users,
         treatment_conversion,
-        get_field(stats, 'abs_diff') as abs_diff,
-        get_field(stats, 'relative_lift') as relative_lift,
-        get_field(stats, 'z_score') as z_score,
+        abs_diff,
+        relative_lift,
+        z_score,
         p_value,
         p_value_adjusted,
-        get_field(stats, 'ci_low') as ci_low,
-        get_field(stats, 'ci_high') as ci_high,
-        is_significant as significant,
-        chance_to_beat_control(control_users, control_trials, treatment_users, treatment_trials) as chance_to_beat_control,
-        expected_loss(control_users, control_trials, treatment_users, treatment_trials) as expected_loss,
-        get_field(seq, 'seq_ci_low') as seq_ci_low,
-        get_field(seq, 'seq_ci_high') as seq_ci_high,
-        not srm_failed and get_field(seq, 'seq_significant') as seq_significant,
+        ci_low,
+        ci_high,
+        significant,
+        chance_to_beat_control,
+        expected_loss,
+        seq_ci_low,
+        seq_ci_high,
+        seq_significant,
         srm_failed,
-        case
-            when srm_failed then 'invalid: sample ratio mismatch'
-            when is_significant and get_field(stats, 'abs_diff') > 0 then 'ship'
-            when is_significant and get_field(stats, 'abs_diff') < 0 then 'stop'
-            else 'keep running'
-        end as decision
-    from decided
+        decision
+    from compared
 )
 
 select * from final

@@ -1,9 +1,21 @@
 -- gold_ab_onboarding_results: one row per metric (activation, setup, habit,
--- drop) × segment_name (Individuals, Sellers, All), always all twelve, with
--- the two-proportion test of docs/models.md §3.8 (treatment against control).
--- Successes of `drop` are users whose return = 0 (unknown counts as no drop).
+-- drop) × segment_name (Individuals, Sellers, All) × non-control arm, always
+-- all of them, with that arm's statistics against control (docs/models.md
+-- §3.8, §3.9): the two-proportion test, Holm across the arms of one metric and
+-- segment, chance to beat control, expected loss, the confidence sequence and
+-- the decision. A segment whose split fails the SRM test (gold_ab_srm) keeps
+-- its rows, marked invalid. Successes of `drop` are users whose return = 0
+-- (unknown counts as no drop).
 with users as (
     select * from gold_user_onboarding_metrics
+),
+
+arms as (
+    select * from {{ ab_arms() }} as arms
+),
+
+srm as (
+    select segment_name, srm_detected from gold_ab_srm
 ),
 
 with_total as (
@@ -12,69 +24,82 @@ with_total as (
     select 'All' as segment_name, ab_group, activation, setup, habit, "drop" from users
 ),
 
--- Driven by the list of segments, so a segment without users still gets its
--- rows (with zero counts) and count() never yields NULL.
-by_segment as (
+-- Driven by segments × arms, so an arm without users still gets its rows
+-- (with zero counts) and count() never yields NULL.
+by_arm as (
     select
         s.segment_name,
-        count(case when u.ab_group = 'control' then 1 end) as control_users,
-        count(case when u.ab_group = 'treatment' then 1 end) as treatment_users,
-        count(case when u.ab_group = 'control' and u.activation then 1 end) as control_activation,
-        count(case when u.ab_group = 'treatment' and u.activation then 1 end) as treatment_activation,
-        count(case when u.ab_group = 'control' and u.setup then 1 end) as control_setup,
-        count(case when u.ab_group = 'treatment' and u.setup then 1 end) as treatment_setup,
-        count(case when u.ab_group = 'control' and u.habit then 1 end) as control_habit,
-        count(case when u.ab_group = 'treatment' and u.habit then 1 end) as treatment_habit,
-        count(case when u.ab_group = 'control' and u."drop" then 1 end) as control_drop,
-        count(case when u.ab_group = 'treatment' and u."drop" then 1 end) as treatment_drop
+        a.variant,
+        count(u.ab_group) as users,
+        count(case when u.activation then 1 end) as activation,
+        count(case when u.setup then 1 end) as setup,
+        count(case when u.habit then 1 end) as habit,
+        count(case when u."drop" then 1 end) as dropped
     from (values ('Individuals'), ('Sellers'), ('All')) as s (segment_name)
-    left join with_total as u on u.segment_name = s.segment_name
-    group by s.segment_name
+    cross join arms as a
+    left join with_total as u on u.segment_name = s.segment_name and u.ab_group = a.variant
+    group by s.segment_name, a.variant
 ),
 
-tested as (
-    select 'activation' as metric, segment_name, control_users, control_activation as control_successes,
-           treatment_users, treatment_activation as treatment_successes
-    from by_segment
+metrics as (
+    select 'activation' as metric, segment_name, variant, users, activation as successes from by_arm
     union all
-    select 'setup' as metric, segment_name, control_users, control_setup as control_successes,
-           treatment_users, treatment_setup as treatment_successes
-    from by_segment
+    select 'setup' as metric, segment_name, variant, users, setup as successes from by_arm
     union all
-    select 'habit' as metric, segment_name, control_users, control_habit as control_successes,
-           treatment_users, treatment_habit as treatment_successes
-    from by_segment
+    select 'habit' as metric, segment_name, variant, users, habit as successes from by_arm
     union all
-    select 'drop' as metric, segment_name, control_users, control_drop as control_successes,
-           treatment_users, treatment_drop as treatment_successes
-    from by_segment
+    select 'drop' as metric, segment_name, variant, users, dropped as successes from by_arm
 ),
 
-with_stats as (
+paired as (
     select
-        *,
-        ab_test(control_successes, control_users, treatment_successes, treatment_users, param('alpha')) as stats
-    from tested
+        t.metric,
+        t.segment_name,
+        t.variant,
+        c.successes as control_successes,
+        c.users as control_trials,
+        t.successes as treatment_successes,
+        t.users as treatment_trials,
+        coalesce(s.srm_detected, false) as srm_failed
+    from metrics as t
+    inner join metrics as c
+        on c.metric = t.metric and c.segment_name = t.segment_name
+        and c.variant = setting('control_variant')
+    left join srm as s on s.segment_name = t.segment_name
+    where t.variant <> setting('control_variant')
+),
+
+compared as (
+    select * from {{ ab_comparison('paired', 'metric, segment_name') }} as compared
 ),
 
 final as (
     select
         metric,
         segment_name,
-        control_users,
+        variant,
+        control_trials as control_users,
         control_successes,
-        get_field(stats, 'control_rate') as control_rate,
-        treatment_users,
+        control_rate,
+        treatment_trials as treatment_users,
         treatment_successes,
-        get_field(stats, 'treatment_rate') as treatment_rate,
-        get_field(stats, 'abs_diff') as abs_diff,
-        get_field(stats, 'relative_lift') as relative_lift,
-        get_field(stats, 'z_score') as z_score,
-        get_field(stats, 'p_value') as p_value,
-        get_field(stats, 'ci_low') as ci_low,
-        get_field(stats, 'ci_high') as ci_high,
-        get_field(stats, 'significant') as significant
-    from with_stats
+        treatment_rate,
+        abs_diff,
+        relative_lift,
+        z_score,
+        p_value,
+        p_value_adjusted,
+        ci_low,
+        ci_high,
+        significant,
+        chance_to_beat_control,
+        expected_loss,
+        seq_ci_low,
+        seq_ci_high,
+        seq_significant,
+        srm_failed,
+        decision
+    from compared
 )
 
 select * from final

@@ -3,7 +3,9 @@
 -- (NULL when unknown: gold excludes those users, a warn test counts them) and
 -- the deterministic A/B assignment of docs/models.md §3.5:
 --   bucket = murmur3_x86_32('<ab_salt>/<user_id>', seed 0) % 10000
---   control when bucket < control_share × 10000, else treatment.
+-- and the arm owning that bucket (§3.9): with the default two arms, control
+-- when bucket < control_share × 10000, else treatment; with `ab_arms` the
+-- buckets are dealt to the arms in the written order, by their shares.
 -- The bucket depends only on the salt and the user, so a user never changes
 -- group when other users arrive.
 with onboarded as (
@@ -25,10 +27,7 @@ final as (
         d.segment,
         d.segment_name,
         o.ab_bucket,
-        case
-            when o.ab_bucket < param('control_share') * 10000 then 'control'
-            else 'treatment'
-        end as ab_group
+        {{ ab_group(o.ab_bucket) }} as ab_group
     from onboarded as o
     left join silver_dim_users as d on d.user_id = o.user_id
 )

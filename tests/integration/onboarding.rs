@@ -70,24 +70,54 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
         )
     );
 
-    // metric | segment | n0 | x0 | p0 | n1 | x1 | p1 | diff | lift | z | p | ci_low | ci_high | significant
+    // Two arms: one row per metric × segment for `treatment`, with every
+    // number of docs/models.md §3.8 as before.
+    // metric | segment | variant | n0 | x0 | p0 | n1 | x1 | p1 | diff | lift | z | p | ci_low | ci_high | significant
     assert_eq!(
-        table_text(o, "gold", "gold_ab_onboarding_results").await,
-        expected_table(
+        table_rows(
+            o,
+            "gold",
+            "gold_ab_onboarding_results",
+            Some(
+                "select metric, segment_name, variant, control_users, control_successes, control_rate, \
+                 treatment_users, treatment_successes, treatment_rate, abs_diff, relative_lift, z_score, \
+                 p_value, ci_low, ci_high, significant from gold_ab_onboarding_results"
+            )
+        )
+        .await,
+        expected(
             "
-            metric | segment_name | control_users | control_successes | control_rate | treatment_users | treatment_successes | treatment_rate | abs_diff | relative_lift | z_score | p_value | ci_low | ci_high | significant
-            activation | Individuals | 3 | 3 | 1.000000 | 2 | 0 | 0.000000 | -1.000000 | -1.000000 | -2.236068 | 0.025347 | -1.000000 | -1.000000 | true
-            activation | Sellers | 1 | 1 | 1.000000 | 2 | 2 | 1.000000 | 0.000000 | 0.000000 | NULL | NULL | 0.000000 | 0.000000 | false
-            activation | All | 4 | 4 | 1.000000 | 4 | 2 | 0.500000 | -0.500000 | -0.500000 | -1.632993 | 0.102470 | -0.989991 | -0.010009 | false
-            setup | Individuals | 3 | 1 | 0.333333 | 2 | 0 | 0.000000 | -0.333333 | -1.000000 | -0.912871 | 0.361310 | -0.866768 | 0.200101 | false
-            setup | Sellers | 1 | 1 | 1.000000 | 2 | 1 | 0.500000 | -0.500000 | -0.500000 | -0.866025 | 0.386476 | -1.192952 | 0.192952 | false
-            setup | All | 4 | 2 | 0.500000 | 4 | 1 | 0.250000 | -0.250000 | -0.500000 | -0.730297 | 0.465209 | -0.898197 | 0.398197 | false
-            habit | Individuals | 3 | 1 | 0.333333 | 2 | 1 | 0.500000 | 0.166667 | 0.500000 | 0.372678 | 0.709388 | -0.707825 | 1.041158 | false
-            habit | Sellers | 1 | 1 | 1.000000 | 2 | 0 | 0.000000 | -1.000000 | -1.000000 | -1.732051 | 0.083265 | -1.000000 | -1.000000 | false
-            habit | All | 4 | 2 | 0.500000 | 4 | 1 | 0.250000 | -0.250000 | -0.500000 | -0.730297 | 0.465209 | -0.898197 | 0.398197 | false
-            drop | Individuals | 3 | 0 | 0.000000 | 2 | 2 | 1.000000 | 1.000000 | NULL | 2.236068 | 0.025347 | 1.000000 | 1.000000 | true
-            drop | Sellers | 1 | 0 | 0.000000 | 2 | 0 | 0.000000 | 0.000000 | NULL | NULL | NULL | 0.000000 | 0.000000 | false
-            drop | All | 4 | 0 | 0.000000 | 4 | 2 | 0.500000 | 0.500000 | NULL | 1.632993 | 0.102470 | 0.010009 | 0.989991 | false
+            activation | Individuals | treatment | 3 | 3 | 1.000000 | 2 | 0 | 0.000000 | -1.000000 | -1.000000 | -2.236068 | 0.025347 | -1.000000 | -1.000000 | true
+            activation | Sellers | treatment | 1 | 1 | 1.000000 | 2 | 2 | 1.000000 | 0.000000 | 0.000000 | NULL | NULL | 0.000000 | 0.000000 | false
+            activation | All | treatment | 4 | 4 | 1.000000 | 4 | 2 | 0.500000 | -0.500000 | -0.500000 | -1.632993 | 0.102470 | -0.989991 | -0.010009 | false
+            setup | Individuals | treatment | 3 | 1 | 0.333333 | 2 | 0 | 0.000000 | -0.333333 | -1.000000 | -0.912871 | 0.361310 | -0.866768 | 0.200101 | false
+            setup | Sellers | treatment | 1 | 1 | 1.000000 | 2 | 1 | 0.500000 | -0.500000 | -0.500000 | -0.866025 | 0.386476 | -1.192952 | 0.192952 | false
+            setup | All | treatment | 4 | 2 | 0.500000 | 4 | 1 | 0.250000 | -0.250000 | -0.500000 | -0.730297 | 0.465209 | -0.898197 | 0.398197 | false
+            habit | Individuals | treatment | 3 | 1 | 0.333333 | 2 | 1 | 0.500000 | 0.166667 | 0.500000 | 0.372678 | 0.709388 | -0.707825 | 1.041158 | false
+            habit | Sellers | treatment | 1 | 1 | 1.000000 | 2 | 0 | 0.000000 | -1.000000 | -1.000000 | -1.732051 | 0.083265 | -1.000000 | -1.000000 | false
+            habit | All | treatment | 4 | 2 | 0.500000 | 4 | 1 | 0.250000 | -0.250000 | -0.500000 | -0.730297 | 0.465209 | -0.898197 | 0.398197 | false
+            drop | Individuals | treatment | 3 | 0 | 0.000000 | 2 | 2 | 1.000000 | 1.000000 | NULL | 2.236068 | 0.025347 | 1.000000 | 1.000000 | true
+            drop | Sellers | treatment | 1 | 0 | 0.000000 | 2 | 0 | 0.000000 | 0.000000 | NULL | NULL | NULL | 0.000000 | 0.000000 | false
+            drop | All | treatment | 4 | 0 | 0.000000 | 4 | 2 | 0.500000 | 0.500000 | NULL | 1.632993 | 0.102470 | 0.010009 | 0.989991 | false
+            "
+        )
+    );
+    // One treatment: Holm changes nothing; the two significant rows decide.
+    assert_eq!(
+        table_rows(
+            o,
+            "gold",
+            "gold_ab_onboarding_results",
+            Some(
+                "select metric, segment_name, decision from gold_ab_onboarding_results \
+                 where (p_value_adjusted is distinct from p_value) or srm_failed or decision <> 'keep running'"
+            )
+        )
+        .await,
+        expected(
+            "
+            activation | Individuals | stop
+            drop       | Individuals | ship
             "
         )
     );
@@ -96,10 +126,10 @@ async fn onboarding_gold_tables_match_hand_computed_values() {
         table_text(o, "gold", "gold_ab_srm").await,
         expected_table(
             "
-            segment_name | control_users | treatment_users | expected_control_share | chi_square | p_value | srm_detected
-            Individuals | 3 | 2 | 0.500000 | 0.200000 | 0.654721 | false
-            Sellers     | 1 | 2 | 0.500000 | 0.333333 | 0.563703 | false
-            All         | 4 | 4 | 0.500000 | 0.000000 | 1.000000 | false
+            segment_name | control_users | treatment_users | expected_control_share | chi_square | p_value | srm_detected | arms
+            Individuals | 3 | 2 | 0.500000 | 0.200000 | 0.654721 | false | 2
+            Sellers     | 1 | 2 | 0.500000 | 0.333333 | 0.563703 | false | 2
+            All         | 4 | 4 | 0.500000 | 0.000000 | 1.000000 | false | 2
             "
         )
     );

@@ -198,7 +198,7 @@ async fn selection_runs_exactly_what_was_asked() {
             .iter()
             .all(|m| m.layer == Layer::Silver && m.status == Status::Success)
     );
-    let dag = medallion::models::load_dag(&cfg().models).unwrap();
+    let dag = medallion::models::load_dag(&cfg()).unwrap();
     assert_eq!(silver.models.len(), dag.by_layer()[&Layer::Silver].len());
     assert_eq!(
         snapshot(&out.path().join("gold")),

@@ -1,6 +1,3 @@
-//! SQL macros: text a model writes as `{{ name('arg') }}`, expanded before
-//! the model is parsed, so logic shared by many models is written once.
-//!
 //! `{{ latest_rows('bronze_<source>') }}` is the de-duplication of a bronze
 //! table as its declaration says: one row per primary key, the latest by
 //! the source's `latest_by` column (NULLs oldest), then by source file name
@@ -15,7 +12,6 @@
 //! comes first in each join so that it is the hash table
 //! (docs/performance.md).
 
-use crate::error::{Error, Result};
 use crate::ingest::amplitude::FunnelTable;
 use crate::ingest::sources::{ColType, SOURCES};
 
@@ -50,42 +46,6 @@ pub fn dedup_of(table: &str) -> Option<Dedup> {
             .collect(),
         latest_by: Some("fetched_at".to_string()),
     })
-}
-
-/// Expand every macro of a model's SQL; an unknown macro or a table
-/// without a primary key is an error naming both.
-pub fn expand(sql: &str) -> Result<String> {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| Error::Input("a `{{` without its closing `}}`".into()))?;
-        out.push_str(&expand_one(after[..end].trim())?);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn expand_one(call: &str) -> Result<String> {
-    let argument = call
-        .strip_prefix("latest_rows(")
-        .and_then(|a| a.strip_suffix(')'))
-        .map(|a| a.trim().trim_matches('\''))
-        .ok_or_else(|| {
-            Error::Input(format!(
-                "unknown macro `{{{{ {call} }}}}`; the one macro is {{{{ latest_rows('bronze_<source>') }}}}"
-            ))
-        })?;
-    let dedup = dedup_of(argument).ok_or_else(|| {
-        Error::Input(format!(
-            "latest_rows('{argument}'): not a bronze table with a primary key"
-        ))
-    })?;
-    Ok(latest_rows(&dedup))
 }
 
 /// The de-duplicating subquery of [`Dedup`].
@@ -164,41 +124,5 @@ mod tests {
             "no primary key"
         );
         assert_eq!(dedup_of("silver_orders"), None);
-    }
-
-    #[test]
-    fn macros_expand_in_place_and_name_what_is_wrong() {
-        let sql = expand("select * from {{ latest_rows('bronze_events') }} as e").unwrap();
-        assert!(sql.starts_with("select * from (\n"), "{sql}");
-        assert!(sql.ends_with(") as e"), "{sql}");
-        assert!(sql.contains("repeated_keys(key_hash(event_id))"), "{sql}");
-        assert!(
-            sql.contains("on d.repeated_key = key_hash(b.event_id)"),
-            "{sql}"
-        );
-        let customers = expand("{{latest_rows('bronze_customers')}}").unwrap();
-        assert!(customers.contains("order by b.updated_at desc nulls last, b._source_file desc"));
-        assert!(customers.contains("repeated_keys(customer_id)"));
-        let daily = expand("{{ latest_rows('bronze_amplitude_funnel_daily') }}").unwrap();
-        assert!(
-            daily.contains("repeated_keys(row_hash(experiment_id, variant,"),
-            "{daily}"
-        );
-        let err = expand("{{ latest_rows('bronze_bt_users_transactions') }}").unwrap_err();
-        assert!(
-            err.to_string().contains("no primary key")
-                || err
-                    .to_string()
-                    .contains("not a bronze table with a primary key"),
-            "{err}"
-        );
-        assert!(
-            expand("{{ nope('x') }}")
-                .unwrap_err()
-                .to_string()
-                .contains("unknown macro")
-        );
-        assert!(expand("select {{ latest_rows('bronze_orders')").is_err());
-        assert_eq!(expand("select 1").unwrap(), "select 1");
     }
 }
