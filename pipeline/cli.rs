@@ -54,6 +54,10 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Print the model DAG.
     Lineage(LineageArgs),
+    /// List the declared sources: files, format, keys, columns and checks.
+    Sources(SourcesArgs),
+    /// Write a new project (config, an example source with data, a silver and a gold model) that runs as it is.
+    Init(InitArgs),
     /// Run ad-hoc SQL over the published tables of an output root.
     Query(QueryArgs),
     /// Serve as a Ballista scheduler with medallion's SQL functions (build feature `distributed`).
@@ -277,6 +281,32 @@ pub struct LineageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
     pub format: LineageFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SourcesArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Input root the files are looked for under [config `input`].
+    #[arg(long, env = "MEDALLION_INPUT")]
+    pub input: Option<PathBuf>,
+
+    /// Output format: a readable listing, or JSON for tools.
+    #[arg(long, value_enum, default_value_t = SourcesFormat::Text)]
+    pub format: SourcesFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourcesFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Folder of the new project; created, and must be empty if it exists.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

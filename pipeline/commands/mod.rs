@@ -5,9 +5,11 @@
 pub mod fetch;
 pub mod flags;
 pub mod generate;
+pub mod init;
 pub mod lineage;
 pub mod query;
 pub mod run;
+pub mod sources;
 pub mod test;
 
 use std::future::Future;
@@ -25,6 +27,8 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate::generate(args),
         Command::Test(args) => stoppable(test::test(args)).await,
         Command::Lineage(args) => lineage::lineage(args),
+        Command::Sources(args) => sources::sources(args),
+        Command::Init(args) => init::init(args),
         Command::Fetch(FetchCommand::Amplitude(args)) => {
             stoppable(fetch::fetch_amplitude(args)).await
         }

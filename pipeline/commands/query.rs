@@ -109,6 +109,17 @@ pub async fn register_published(
             }
         }
     }
+    // Quarantined rows, as `quarantine_<source>`, to look at next to the tables.
+    for source in root.published_tables("_quarantine").await? {
+        let name = format!("quarantine_{source}");
+        if root
+            .register_readable(ctx, &name, "_quarantine", &source)
+            .await
+            .is_ok()
+        {
+            names.push(name);
+        }
+    }
     Ok((names, damaged))
 }
 

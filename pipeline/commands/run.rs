@@ -50,13 +50,7 @@ pub fn dry_run_plan(dag: &Dag, request: &RunRequest) -> Result<String> {
         .enumerate()
     {
         let reads = match &model.kind {
-            ModelKind::Source(s) => format!(
-                "{}/{}.csv or {}/{}/*.csv",
-                request.config.input.display(),
-                s.name,
-                request.config.input.display(),
-                s.name
-            ),
+            ModelKind::Source(s) => s.inputs(&request.config.input),
             ModelKind::Amplitude(_) => format!(
                 "{}/amplitude/funnels/*.json",
                 request.config.input.display()

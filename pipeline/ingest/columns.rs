@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -26,6 +26,7 @@ use crate::udf::repeated::Buckets;
 pub enum Cell {
     Null,
     Int(i64),
+    Float(f64),
     Dec(i128),
     /// The trimmed text's byte range in `ByteRecord::as_slice()`.
     Str(usize, usize),
@@ -36,6 +37,7 @@ pub enum Cell {
 
 pub enum Builder {
     Int(Int64Builder),
+    Float(Float64Builder),
     Dec(Decimal128Builder),
     Str(StringBuilder),
     Date(Date32Builder),
@@ -47,8 +49,9 @@ impl Builder {
     pub fn new(ty: ColType) -> Result<Self> {
         Ok(match ty {
             ColType::Int => Builder::Int(Int64Builder::new()),
-            ColType::Dec(scale) => {
-                Builder::Dec(Decimal128Builder::new().with_precision_and_scale(18, scale)?)
+            ColType::Float => Builder::Float(Float64Builder::new()),
+            ColType::Dec(precision, scale) => {
+                Builder::Dec(Decimal128Builder::new().with_precision_and_scale(precision, scale)?)
             }
             ColType::Str => Builder::Str(StringBuilder::new()),
             ColType::Date => Builder::Date(Date32Builder::new()),
@@ -60,6 +63,7 @@ impl Builder {
     pub fn finish(&mut self) -> ArrayRef {
         match self {
             Builder::Int(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
             Builder::Dec(b) => Arc::new(b.finish()),
             Builder::Str(b) => Arc::new(b.finish()),
             Builder::Date(b) => Arc::new(b.finish()),
@@ -154,28 +158,44 @@ impl Lineage {
 /// not (docs/performance.md). Two different keys count as one with
 /// probability about n²/2⁷³, 10⁻⁷ for 50 million keys.
 pub struct KeyCounter {
-    /// Position of the primary key among the source's columns.
-    column: usize,
+    /// Positions of the primary key's columns among the source's columns.
+    columns: Vec<usize>,
     hashes: Buckets,
+    /// The key of a composite key, byte by byte, reused between rows.
+    scratch: Vec<u8>,
 }
 
 impl KeyCounter {
-    pub fn new(column: usize) -> Self {
-        KeyCounter {
-            column,
+    /// A counter over the key made of `columns`; `None` without a key.
+    pub fn for_columns(columns: Vec<usize>) -> Option<Self> {
+        (!columns.is_empty()).then(|| KeyCounter {
+            columns,
             hashes: Buckets::default(),
-        }
+            scratch: Vec::new(),
+        })
     }
 
     /// Record the key of an accepted row, parsed into `cells`.
     pub fn add(&mut self, cells: &[Cell], record: &ByteRecord) {
-        let hash = match cells[self.column] {
-            Cell::Int(v) => Xxh3::oneshot(&v.to_le_bytes()),
-            // The same trimmed bytes that append_row stores.
-            Cell::Str(start, end) => Xxh3::oneshot(&record.as_slice()[start..end]),
-            // A primary key is never empty (parse_cell quarantines that row),
-            // and every primary key of docs/models.md §1 is an integer or a string.
-            _ => return,
+        let hash = if let [column] = self.columns[..] {
+            match cells[column] {
+                Cell::Int(v) => Xxh3::oneshot(&v.to_le_bytes()),
+                // The same trimmed bytes that append_row stores.
+                Cell::Str(start, end) => Xxh3::oneshot(&record.as_slice()[start..end]),
+                // A primary key is never empty (parse_cell quarantines that row).
+                Cell::Null => return,
+                other => Xxh3::oneshot(&cell_bytes(other, record)),
+            }
+        } else {
+            // Each part with its length, so ("ab", "c") and ("a", "bc") differ.
+            self.scratch.clear();
+            for &column in &self.columns {
+                let bytes = cell_bytes(cells[column], record);
+                self.scratch
+                    .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                self.scratch.extend_from_slice(&bytes);
+            }
+            Xxh3::oneshot(&self.scratch)
         };
         let bucket = (hash >> (128 - Buckets::BUCKET_BITS)) as usize;
         self.hashes.push(bucket, hash as u64);
@@ -184,5 +204,19 @@ impl KeyCounter {
     /// Rows whose key an earlier row already had.
     pub fn repeated(self) -> u64 {
         self.hashes.repeats()
+    }
+}
+
+/// The bytes a key cell is compared by.
+fn cell_bytes(cell: Cell, record: &ByteRecord) -> Vec<u8> {
+    match cell {
+        Cell::Null => Vec::new(),
+        Cell::Int(v) => v.to_le_bytes().to_vec(),
+        Cell::Float(v) => v.to_bits().to_le_bytes().to_vec(),
+        Cell::Dec(v) => v.to_le_bytes().to_vec(),
+        Cell::Str(start, end) => record.as_slice()[start..end].to_vec(),
+        Cell::Date(v) => v.to_le_bytes().to_vec(),
+        Cell::Ts(v) => v.to_le_bytes().to_vec(),
+        Cell::Bool(v) => vec![u8::from(v)],
     }
 }

@@ -1,10 +1,11 @@
-//! The files of a CSV source, the settings of one ingestion and what it
+//! The files of a source, the settings of one ingestion and what it
 //! reports.
 
 use std::path::{Path, PathBuf};
 
 use datafusion::parquet::file::properties::WriterProperties;
 
+use super::sources::Source;
 use crate::error::{Error, Result};
 
 /// Settings of one ingestion.
@@ -79,36 +80,11 @@ pub struct InputFile {
     pub name: String,
 }
 
-/// The files of a source: `<input>/<source>.csv` and/or every `*.csv` of
-/// `<input>/<source>/`, in file-name order (the order duplicates are resolved in).
-pub fn discover(input: &Path, source: &str) -> Result<Vec<InputFile>> {
-    let mut files = Vec::new();
-    let single = input.join(format!("{source}.csv"));
-    if single.is_file() {
-        files.push(InputFile {
-            path: single,
-            name: format!("{source}.csv"),
-        });
-    }
-    let dir = input.join(source);
-    if dir.is_dir() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list source folder", &dir, e))?;
-        let mut daily = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("cannot list source folder", &dir, e))?;
-            let path = entry.path();
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let hidden = file_name.starts_with('.') || file_name.starts_with('_');
-            if path.is_file() && !hidden && file_name.to_ascii_lowercase().ends_with(".csv") {
-                daily.push(InputFile {
-                    path,
-                    name: format!("{source}/{file_name}"),
-                });
-            }
-        }
-        daily.sort_by(|a, b| a.name.cmp(&b.name));
-        files.extend(daily);
-    }
-    Ok(files)
+/// The files of a source (its declared `path` under `input`, docs/models.md
+/// §1.5), in file-name order (the order duplicates are resolved in).
+pub fn discover(input: &Path, source: &Source) -> Result<Vec<InputFile>> {
+    Ok(super::sources::source_files_of(source, input)?
+        .into_iter()
+        .map(|(path, name)| InputFile { path, name })
+        .collect())
 }

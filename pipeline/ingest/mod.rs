@@ -4,6 +4,7 @@
 //! decides row by row what is usable and quarantines the rest.
 
 pub mod amplitude;
+pub mod cells;
 pub mod columns;
 pub mod csv;
 pub mod envelope;
@@ -13,4 +14,4 @@ pub mod values;
 
 pub use self::csv::ingest_source;
 pub use files::{IngestOptions, IngestReport, InputFile, discover};
-pub use sources::{SOURCES, Source, source};
+pub use sources::{Source, load_sources};

@@ -87,9 +87,18 @@ pub fn parse_int(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{s}` is not an integer"))
 }
 
+/// A finite 64-bit float (`1.5`, `-2e3`; not NaN or infinity).
+pub fn parse_float(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a number")),
+    }
+}
+
 /// A decimal with `.` as separator to an integer scaled by `10^scale`.
-/// Extra fractional digits are rounded half away from zero.
-pub fn parse_decimal(s: &str, scale: u32) -> Result<i128, String> {
+/// Extra fractional digits are rounded half away from zero; a value of
+/// more than `precision` digits is an error.
+pub fn parse_decimal(s: &str, precision: u32, scale: u32) -> Result<i128, String> {
     let err = || format!("`{s}` is not a decimal number");
     let (negative, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -104,6 +113,7 @@ pub fn parse_decimal(s: &str, scale: u32) -> Result<i128, String> {
         || !int_part.bytes().all(|c| c.is_ascii_digit())
         || !frac_part.bytes().all(|c| c.is_ascii_digit())
         || int_part.len() > 30
+        || int_part.trim_start_matches('0').len() + scale as usize > 38
     {
         return Err(err());
     }
@@ -119,9 +129,11 @@ pub fn parse_decimal(s: &str, scale: u32) -> Result<i128, String> {
     if frac.get(scale as usize).is_some_and(|c| *c >= b'5') {
         value += 1;
     }
-    // Decimal128(18, s) holds at most 18 digits.
-    if value >= 10i128.pow(18) {
-        return Err(format!("`{s}` is too large for a decimal(18,{scale})"));
+    // Decimal128(p, s) holds at most p digits.
+    if value >= 10i128.pow(precision) {
+        return Err(format!(
+            "`{s}` is too large for a decimal({precision},{scale})"
+        ));
     }
     Ok(if negative { -value } else { value })
 }
@@ -176,15 +188,15 @@ mod tests {
 
     #[test]
     fn decimals_round_half_away_from_zero() {
-        assert_eq!(parse_decimal("19.99", 2), Ok(1999));
-        assert_eq!(parse_decimal("5", 2), Ok(500));
-        assert_eq!(parse_decimal(".5", 2), Ok(50));
-        assert_eq!(parse_decimal("-1.005", 2), Ok(-101));
-        assert_eq!(parse_decimal("0.125", 4), Ok(1250));
-        assert!(parse_decimal("1,5", 2).is_err());
-        assert!(parse_decimal("1e5", 2).is_err());
-        assert!(parse_decimal(".", 2).is_err());
-        assert!(parse_decimal("", 2).is_err());
+        assert_eq!(parse_decimal("19.99", 18, 2), Ok(1999));
+        assert_eq!(parse_decimal("5", 18, 2), Ok(500));
+        assert_eq!(parse_decimal(".5", 18, 2), Ok(50));
+        assert_eq!(parse_decimal("-1.005", 18, 2), Ok(-101));
+        assert_eq!(parse_decimal("0.125", 18, 4), Ok(1250));
+        assert!(parse_decimal("1,5", 18, 2).is_err());
+        assert!(parse_decimal("1e5", 18, 2).is_err());
+        assert!(parse_decimal(".", 18, 2).is_err());
+        assert!(parse_decimal("", 18, 2).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The models of a project: every CSV source, the two Amplitude tables and
-//! every `sql/<layer>/<model>.sql` file, each with the tests of its sidecar
+//! The models of a project: every source declared in `sql/bronze/*.toml`,
+//! the two Amplitude tables and every `sql/<layer>/<model>.sql` file, each with the tests of its sidecar
 //! (`sidecar`), its dependencies (`sql`) and its place in the graph (`dag`).
 
 pub mod dag;
@@ -9,11 +9,12 @@ pub mod sidecar;
 pub mod sql;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ingest::SOURCES;
 use crate::ingest::amplitude::FunnelTable;
+use crate::ingest::{Source, load_sources};
 pub use crate::layer::Layer;
 pub use dag::Dag;
 pub use model::{Model, ModelKind};
@@ -22,24 +23,30 @@ pub use sql::sql_dependencies;
 /// Load the models of `config.models` and build their graph (no data is
 /// touched); the config's experiments are printed into the macros.
 pub fn load_dag(config: &Config) -> Result<Dag> {
-    let experiments = macros::Experiments::from_config(config)?;
-    Dag::build(discover(&config.models, &experiments)?)
+    Dag::build(discover(config)?)
 }
 
-/// Every model of a project: CSV sources plus the SQL files under `models_dir`.
-pub fn discover(models_dir: &Path, experiments: &macros::Experiments) -> Result<Vec<Model>> {
+/// Every model of a project: its declared sources, the Amplitude tables and
+/// the SQL files under `config.models`.
+pub fn discover(config: &Config) -> Result<Vec<Model>> {
+    let models_dir = config.models.as_path();
     if !models_dir.is_dir() {
         return Err(Error::Config(format!(
             "models folder {} not found; run from the project root or set `models` in medallion.toml",
             models_dir.display()
         )));
     }
-    let mut models: Vec<Model> = SOURCES
+    let sources: Vec<Arc<Source>> = load_sources(models_dir)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let context = macros::Context::new(config, &sources)?;
+    let mut models: Vec<Model> = sources
         .iter()
         .map(|s| Model {
             name: s.bronze_table(),
             layer: Layer::Bronze,
-            kind: ModelKind::Source(s),
+            kind: ModelKind::Source(Arc::clone(s)),
             deps: Vec::new(),
             tests: Vec::new(),
         })
@@ -63,7 +70,7 @@ pub fn discover(models_dir: &Path, experiments: &macros::Experiments) -> Result<
             .collect();
         paths.sort();
         for path in paths {
-            models.push(load_sql_model(&path, layer, experiments)?);
+            models.push(load_sql_model(&path, layer, &context)?);
         }
     }
     for model in &mut models {
@@ -83,7 +90,7 @@ pub fn discover(models_dir: &Path, experiments: &macros::Experiments) -> Result<
     Ok(models)
 }
 
-fn load_sql_model(path: &Path, layer: Layer, experiments: &macros::Experiments) -> Result<Model> {
+fn load_sql_model(path: &Path, layer: Layer, context: &macros::Context) -> Result<Model> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -95,7 +102,7 @@ fn load_sql_model(path: &Path, layer: Layer, experiments: &macros::Experiments) 
     };
     let text =
         std::fs::read_to_string(path).map_err(|e| wrap(Error::io("cannot read model", path, e)))?;
-    let sql = macros::expand(&text, experiments).map_err(wrap)?;
+    let sql = macros::expand(&text, context).map_err(wrap)?;
     let deps = sql_dependencies(&sql).map_err(wrap)?;
     Ok(Model {
         name,

@@ -2,6 +2,7 @@
 //! is built (a CSV source, an Amplitude table or a SQL query).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::sidecar::DataTest;
 use crate::ingest::Source;
@@ -11,8 +12,8 @@ use crate::layer::Layer;
 /// How a model is built.
 #[derive(Debug, Clone)]
 pub enum ModelKind {
-    /// A CSV source landed by the ingest step.
-    Source(&'static Source),
+    /// A declared source landed by the ingest step.
+    Source(Arc<Source>),
     /// One of the two tables landed from Amplitude funnel envelopes.
     Amplitude(FunnelTable),
     /// A SQL query whose result becomes the table.
@@ -35,7 +36,7 @@ impl Model {
     /// Where the model is defined, for messages.
     pub fn origin(&self) -> String {
         match &self.kind {
-            ModelKind::Source(s) => format!("CSV source `{}`", s.name),
+            ModelKind::Source(s) => format!("source `{}` ({})", s.name, s.declared_in.display()),
             ModelKind::Amplitude(_) => "Amplitude envelopes under amplitude/funnels/".to_string(),
             ModelKind::Sql { path, .. } => path.display().to_string(),
         }

@@ -47,6 +47,9 @@ pub struct ModelSpec {
     pub grain: Vec<String>,
     #[serde(default)]
     pub tests: Vec<TestSpec>,
+    /// A bronze source's declaration, read by `ingest::sources::declaration`.
+    #[serde(default)]
+    pub source: Option<toml::Value>,
 }
 
 /// One `[[tests]]` entry as written; checked into a [`DataTest`].

@@ -92,32 +92,33 @@ fn memory_hint(run: &Run) -> String {
 async fn build_source(
     run: &Run,
     model: &Model,
-    source: &'static Source,
+    source: &Arc<Source>,
     result: &mut ModelResult,
 ) -> Result<()> {
-    let files = ingest::discover(&run.config.input, source.name)?;
+    let files = ingest::discover(&run.config.input, source)?;
     if files.is_empty() {
         return Err(Error::Source {
-            source_name: source.name.to_string(),
+            source_name: source.name.clone(),
             message: format!(
-                "no input found: expected {0}/{1}.csv or CSV files under {0}/{1}/",
-                run.config.input.display(),
-                source.name
+                "no input found: expected {} (declared in {})",
+                source.inputs(&run.config.input),
+                source.declared_in.display()
             ),
         });
     }
     let bronze_stage = run.staging.join("bronze").join(&model.name);
-    let quarantine_stage = run.staging.join("_quarantine").join(source.name);
+    let quarantine_stage = run.staging.join("_quarantine").join(&source.name);
     let report = {
         let (b, q, opts) = (
             bronze_stage.clone(),
             quarantine_stage.clone(),
             run.ingest.clone(),
         );
+        let source = Arc::clone(source);
         let pass = run.blocking_pass().await;
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
-            ingest::ingest_source(source, &files, &b, &q, &opts)
+            ingest::ingest_source(&source, &files, &b, &q, &opts)
         })
         .await??
     };
@@ -125,7 +126,7 @@ async fn build_source(
     result.quarantined_rows = report.quarantined;
     if report.quarantined > 0 {
         tracing::warn!(
-            source = source.name,
+            source = source.name.as_str(),
             rows = report.quarantined,
             "Rows quarantined."
         );
@@ -133,15 +134,15 @@ async fn build_source(
     // The quarantine is published even when the source fails: it says why.
     write_marker(&run.run_id, &quarantine_stage, report.quarantined)?;
     run.root
-        .publish(&quarantine_stage, "_quarantine", source.name)
+        .publish(&quarantine_stage, "_quarantine", &source.name)
         .await?;
-    report.check_bad_fraction(source.name, run.config.max_bad_row_fraction)?;
-    check_shrink(run, &model.name, source.name, report.rows).await?;
-    if source.primary_key().is_some() {
+    report.check_bad_fraction(&source.name, run.config.max_bad_row_fraction)?;
+    check_shrink(run, &model.name, &source.name, report.rows).await?;
+    if !source.primary_key().is_empty() {
         let duplicates = report.duplicate_keys;
         if duplicates > 0 {
             tracing::info!(
-                source = source.name,
+                source = source.name.as_str(),
                 duplicates,
                 "Duplicate primary keys found; silver keeps one row per key."
             );

@@ -184,7 +184,7 @@ pub fn expected_costs(
         let cost = match (previous.get(&model.name), &model.kind) {
             (Some(seconds), _) => *seconds,
             (None, ModelKind::Source(source)) => {
-                let bytes: u64 = ingest::discover(input, source.name)
+                let bytes: u64 = ingest::discover(input, source)
                     .unwrap_or_default()
                     .iter()
                     .filter_map(|f| std::fs::metadata(&f.path).ok())

@@ -16,6 +16,15 @@ fn options() -> IngestOptions {
     }
 }
 
+/// The project's declaration of a source (`sql/bronze/bronze_<name>.toml`).
+fn declared(name: &str) -> ingest::Source {
+    ingest::load_sources(&project_root().join("sql"))
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap()
+}
+
 /// Ingest `bytes` as the only file of `source`.
 fn ingest_bytes(
     source: &str,
@@ -23,9 +32,10 @@ fn ingest_bytes(
 ) -> (Result<IngestReport, medallion::Error>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(format!("{source}.csv")), bytes).unwrap();
-    let files = ingest::discover(dir.path(), source).unwrap();
+    let source = declared(source);
+    let files = ingest::discover(dir.path(), &source).unwrap();
     let result = ingest::ingest_source(
-        ingest::source(source).unwrap(),
+        &source,
         &files,
         &dir.path().join("bronze"),
         &dir.path().join("quarantine"),
@@ -163,7 +173,8 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
     )
     .unwrap();
     std::fs::write(daily.join("_notes.txt"), "not data").unwrap();
-    let files = ingest::discover(dir.path(), "bt_users_transactions").unwrap();
+    let source = declared("bt_users_transactions");
+    let files = ingest::discover(dir.path(), &source).unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
@@ -173,7 +184,7 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
         ]
     );
     let report = ingest::ingest_source(
-        ingest::source("bt_users_transactions").unwrap(),
+        &source,
         &files,
         &dir.path().join("b"),
         &dir.path().join("q"),

@@ -14,4 +14,5 @@ mod operations;
 mod publish;
 mod reliability;
 mod s3;
+mod sources;
 mod support;

@@ -14,14 +14,6 @@
 
 use crate::config::arms::Arm;
 
-/// Config values the macros print into SQL.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Experiments {
-    pub arms: Vec<Arm>,
-    /// (experiment_id, variant, share) of `[[amplitude.experiments]] shares`.
-    pub shares: Vec<(String, String, f64)>,
-}
-
 /// A text as a SQL string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -32,9 +24,9 @@ fn number(x: f64) -> String {
     format!("cast({x:?} as double)")
 }
 
-pub fn ab_group(e: &Experiments, bucket: &str) -> String {
+pub fn ab_group(arms: &[Arm], bucket: &str) -> String {
     let mut sql = String::from("(case");
-    let (last, rest) = match e.arms.split_last() {
+    let (last, rest) = match arms.split_last() {
         Some(split) => split,
         None => return "cast(null as varchar)".into(),
     };
@@ -49,9 +41,8 @@ pub fn ab_group(e: &Experiments, bucket: &str) -> String {
     sql
 }
 
-pub fn ab_arms(e: &Experiments) -> String {
-    let rows: Vec<String> = e
-        .arms
+pub fn ab_arms(arms: &[Arm]) -> String {
+    let rows: Vec<String> = arms
         .iter()
         .enumerate()
         .map(|(i, a)| format!("({}, {i}, {})", literal(&a.name), number(a.share)))
@@ -62,14 +53,13 @@ pub fn ab_arms(e: &Experiments) -> String {
     )
 }
 
-pub fn experiment_shares(e: &Experiments) -> String {
-    if e.shares.is_empty() {
+pub fn experiment_shares(shares: &[(String, String, f64)]) -> String {
+    if shares.is_empty() {
         return "(select cast(null as varchar) as experiment_id, cast(null as varchar) as variant, \
                 cast(null as double) as share where false)"
             .into();
     }
-    let rows: Vec<String> = e
-        .shares
+    let rows: Vec<String> = shares
         .iter()
         .map(|(id, variant, share)| {
             format!(

@@ -13,7 +13,7 @@
 //! (docs/performance.md).
 
 use crate::ingest::amplitude::FunnelTable;
-use crate::ingest::sources::{ColType, SOURCES};
+use crate::ingest::sources::{ColType, Source};
 
 /// How the rows of one bronze table are de-duplicated.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,28 +24,33 @@ pub struct Dedup {
     pub latest_by: Option<String>,
 }
 
-/// The declared de-duplication of a bronze table, if it has a primary key.
-pub fn dedup_of(table: &str) -> Option<Dedup> {
-    if let Some(source) = SOURCES.iter().find(|s| s.bronze_table() == table) {
-        let key = source.primary_key()?;
-        return Some(Dedup {
-            table: table.to_string(),
-            key: vec![(key.name.to_string(), key.ty == ColType::Int)],
-            latest_by: source.latest_by.map(str::to_string),
-        });
+/// The declared de-duplication of a source, if it has a primary key.
+pub fn dedup_of_source(source: &Source) -> Option<Dedup> {
+    let key = source.primary_key();
+    if key.is_empty() {
+        return None;
     }
-    let funnel = FunnelTable::ALL
-        .into_iter()
-        .find(|t| t.table_name() == table)?;
     Some(Dedup {
-        table: table.to_string(),
+        table: source.bronze_table(),
+        key: key
+            .iter()
+            .map(|c| (c.name.clone(), c.ty == ColType::Int))
+            .collect(),
+        latest_by: source.latest_by.clone(),
+    })
+}
+
+/// The de-duplication of an Amplitude funnel table: its key, latest fetch first.
+pub fn dedup_of_funnel(funnel: FunnelTable) -> Dedup {
+    Dedup {
+        table: funnel.table_name().to_string(),
         key: funnel
             .key()
             .iter()
             .map(|c| (c.to_string(), false))
             .collect(),
         latest_by: Some("fetched_at".to_string()),
-    })
+    }
 }
 
 /// The de-duplicating subquery of [`Dedup`].
@@ -109,20 +114,21 @@ mod tests {
 
     #[test]
     fn every_bronze_table_with_a_key_has_its_declared_dedup() {
-        let orders = dedup_of("bronze_orders").unwrap();
+        let sources = crate::ingest::load_sources(std::path::Path::new("sql")).unwrap();
+        let dedup = |name: &str| {
+            sources
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(dedup_of_source)
+        };
+        let orders = dedup("orders").unwrap();
         assert_eq!(orders.key, vec![("order_id".to_string(), true)]);
         assert_eq!(orders.latest_by, None);
-        let customers = dedup_of("bronze_customers").unwrap();
+        let customers = dedup("customers").unwrap();
         assert_eq!(customers.latest_by.as_deref(), Some("updated_at"));
-        let events = dedup_of("bronze_events").unwrap();
+        let events = dedup("events").unwrap();
         assert_eq!(events.key, vec![("event_id".to_string(), false)]);
-        let daily = dedup_of("bronze_amplitude_funnel_daily").unwrap();
-        assert_eq!(daily.key.len(), 7);
-        assert_eq!(
-            dedup_of("bronze_bt_users_transactions"),
-            None,
-            "no primary key"
-        );
-        assert_eq!(dedup_of("silver_orders"), None);
+        assert_eq!(dedup_of_funnel(FunnelTable::Daily).key.len(), 7);
+        assert_eq!(dedup("bt_users_transactions"), None, "no primary key");
     }
 }

@@ -14,18 +14,34 @@
 mod ab;
 mod latest_rows;
 
-pub use ab::Experiments;
-pub use latest_rows::{Dedup, dedup_of, latest_rows};
+pub use latest_rows::{Dedup, dedup_of_funnel, dedup_of_source, latest_rows};
 
 use crate::config::Config;
+use crate::config::arms::Arm;
 use crate::error::{Error, Result};
+use crate::ingest::Source;
+use crate::ingest::amplitude::FunnelTable;
 
 const KNOWN: &str = "latest_rows('bronze_<source>'), ab_group(<bucket>), ab_arms(), \
                      experiment_shares(), ab_comparison('<relation>', '<partition columns>')";
 
-impl Experiments {
-    /// The arms and shares of a (validated) config.
-    pub fn from_config(config: &Config) -> Result<Self> {
+/// What the macros print into SQL: the project's declared de-duplications
+/// and the config's experiments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// The de-duplication of every bronze table with a primary key.
+    pub dedups: Vec<Dedup>,
+    /// The onboarding arms (`variables.ab_arms`).
+    pub arms: Vec<Arm>,
+    /// (experiment_id, variant, share) of `[[amplitude.experiments]] shares`.
+    pub shares: Vec<(String, String, f64)>,
+}
+
+impl Context {
+    /// The context of a (validated) config and the project's sources.
+    pub fn new(config: &Config, sources: &[std::sync::Arc<Source>]) -> Result<Self> {
+        let mut dedups: Vec<Dedup> = sources.iter().filter_map(|s| dedup_of_source(s)).collect();
+        dedups.extend(FunnelTable::ALL.into_iter().map(dedup_of_funnel));
         let shares = config
             .amplitude
             .experiments
@@ -38,7 +54,8 @@ impl Experiments {
                     .map(|(v, s)| (e.id.clone(), v.clone(), *s))
             })
             .collect();
-        Ok(Experiments {
+        Ok(Context {
+            dedups,
             arms: config.variables.arms()?,
             shares,
         })
@@ -47,7 +64,7 @@ impl Experiments {
 
 /// Expand every macro of a model's SQL; an unknown macro, a wrong argument
 /// or a table without a primary key is an error naming it.
-pub fn expand(sql: &str, experiments: &Experiments) -> Result<String> {
+pub fn expand(sql: &str, context: &Context) -> Result<String> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while let Some(start) = rest.find("{{") {
@@ -56,14 +73,14 @@ pub fn expand(sql: &str, experiments: &Experiments) -> Result<String> {
         let end = after
             .find("}}")
             .ok_or_else(|| Error::Input("a `{{` without its closing `}}`".into()))?;
-        out.push_str(&expand_one(after[..end].trim(), experiments)?);
+        out.push_str(&expand_one(after[..end].trim(), context)?);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
     Ok(out)
 }
 
-fn expand_one(call: &str, experiments: &Experiments) -> Result<String> {
+fn expand_one(call: &str, context: &Context) -> Result<String> {
     let unknown = || {
         Error::Input(format!(
             "unknown macro `{{{{ {call} }}}}`; the macros are {KNOWN}"
@@ -87,17 +104,21 @@ fn expand_one(call: &str, experiments: &Experiments) -> Result<String> {
     match name {
         "latest_rows" => {
             arity(1)?;
-            let dedup = dedup_of(&args[0]).ok_or_else(|| {
-                Error::Input(format!(
-                    "latest_rows('{}'): not a bronze table with a primary key",
-                    args[0]
-                ))
-            })?;
-            Ok(latest_rows(&dedup))
+            let dedup = context
+                .dedups
+                .iter()
+                .find(|d| d.table == args[0])
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "latest_rows('{}'): not a bronze table with a primary key",
+                        args[0]
+                    ))
+                })?;
+            Ok(latest_rows(dedup))
         }
-        "ab_group" => arity(1).map(|()| ab::ab_group(experiments, &args[0])),
-        "ab_arms" => arity(0).map(|()| ab::ab_arms(experiments)),
-        "experiment_shares" => arity(0).map(|()| ab::experiment_shares(experiments)),
+        "ab_group" => arity(1).map(|()| ab::ab_group(&context.arms, &args[0])),
+        "ab_arms" => arity(0).map(|()| ab::ab_arms(&context.arms)),
+        "experiment_shares" => arity(0).map(|()| ab::experiment_shares(&context.shares)),
         "ab_comparison" => arity(2).map(|()| ab::ab_comparison(&args[0], &args[1])),
         _ => Err(unknown()),
     }
@@ -128,12 +149,17 @@ fn arguments(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn experiments() -> Experiments {
-        Experiments::from_config(&Config::default()).unwrap()
+    fn context_of(config: &Config) -> Context {
+        let sources: Vec<_> = crate::ingest::load_sources(std::path::Path::new("sql"))
+            .unwrap()
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
+        Context::new(config, &sources).unwrap()
     }
 
     fn expand(sql: &str) -> Result<String> {
-        super::expand(sql, &experiments())
+        super::expand(sql, &context_of(&Config::default()))
     }
 
     #[test]
@@ -202,11 +228,7 @@ mod tests {
             device: "All".into(),
             culture: "All".into(),
         }];
-        let shares = super::expand(
-            "{{ experiment_shares() }}",
-            &Experiments::from_config(&config).unwrap(),
-        )
-        .unwrap();
+        let shares = super::expand("{{ experiment_shares() }}", &context_of(&config)).unwrap();
         assert!(
             shares.contains(
                 "('it''s', 'control', cast(0.2 as double)), ('it''s', 'b', cast(0.8 as double))"

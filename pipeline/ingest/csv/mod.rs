@@ -1,4 +1,5 @@
-//! Streaming, typed CSV ingestion with quarantine (docs/models.md §1.1).
+//! Streaming, typed ingestion of a declared source with quarantine
+//! (docs/models.md §1.1, §1.5): CSV here, NDJSON and Parquet in `formats`.
 //!
 //! A source is read file by file, record by record, into Arrow builders of
 //! `batch_rows` rows that are flushed to Parquet as they fill: memory stays
@@ -15,10 +16,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 
+mod formats;
+
+use super::cells::parse_cell;
 use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink};
 use super::files::{IngestOptions, IngestReport, InputFile};
-use super::sources::{Check, ColType, Column, MONEY_MAX, QUANTITY_MAX, Source, quarantine_schema};
-use super::values;
+use super::sources::{Format, Source, quarantine_schema};
 use crate::error::{Error, Result};
 
 /// Whether a file's lines end in `\r` alone: its first block holds a `\r`
@@ -104,23 +107,79 @@ impl<'a> IngestState<'a> {
             q_raw: StringBuilder::new(),
             q_lineage: Lineage::new(),
             cells: Vec::with_capacity(source.columns.len()),
-            keys: source
-                .columns
-                .iter()
-                .position(|c| c.primary_key)
-                .map(KeyCounter::new),
+            keys: KeyCounter::for_columns(
+                source
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.primary_key)
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
             report: IngestReport::default(),
         })
     }
 
     fn source_error(&self, message: String) -> Error {
         Error::Source {
-            source_name: self.source.name.to_string(),
+            source_name: self.source.name.clone(),
             message,
         }
     }
 
     fn read_file(
+        &mut self,
+        file: &InputFile,
+        bronze: &mut TableSink,
+        quarantine: &mut TableSink,
+    ) -> Result<()> {
+        match self.source.format {
+            Format::Csv => self.read_csv(file, bronze, quarantine),
+            Format::Ndjson => self.read_ndjson(file, bronze, quarantine),
+            Format::Parquet => self.read_parquet(file, bronze, quarantine),
+        }
+    }
+
+    /// One row of a non-CSV file, already laid out as the declared columns
+    /// in order: parsed, checked, then landed or quarantined (with `raw`,
+    /// the row as the file wrote it).
+    fn take_row(
+        &mut self,
+        record: &ByteRecord,
+        raw: &str,
+        file: &str,
+        line: u64,
+        bronze: &mut TableSink,
+        quarantine: &mut TableSink,
+    ) -> Result<()> {
+        let text = std::str::from_utf8(record.as_slice()).ok();
+        let n = self.source.columns.len();
+        let mapping: Vec<Option<usize>> = (0..n).map(Some).collect();
+        match self.parse_row(record, text, &mapping, n) {
+            Ok(()) => {
+                if let Some(keys) = self.keys.as_mut() {
+                    keys.add(&self.cells, record);
+                }
+                self.append_row(record, text);
+                self.lineage.append(file, line);
+                self.report.rows += 1;
+            }
+            Err(reason) => {
+                self.q_reason.append_value(&reason);
+                self.q_raw.append_value(raw);
+                self.q_lineage.append(file, line);
+                self.report.quarantined += 1;
+                self.report.quarantined_lines += 1;
+            }
+        }
+        if self.lineage.rows >= self.opts.batch_rows || self.q_lineage.rows >= self.opts.batch_rows
+        {
+            self.flush(bronze, quarantine)?;
+        }
+        Ok(())
+    }
+
+    fn read_csv(
         &mut self,
         file: &InputFile,
         bronze: &mut TableSink,
@@ -142,23 +201,53 @@ impl<'a> IngestState<'a> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(self.source.dialect.delimiter)
+            .quote(self.source.dialect.quote)
             .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(BufReader::with_capacity(1 << 20, input));
         let mut record = ByteRecord::new();
-        let header_read = reader.read_byte_record(&mut record).map_err(|e| {
-            self.source_error(format!("{}: cannot read the header: {e}", file.name))
-        })?;
-        if !header_read {
-            return Err(self.source_error(format!(
-                "{} is empty: expected a header line naming the columns ({})",
-                file.name,
-                self.column_list()
-            )));
-        }
-        let mapping = self.map_header(file, &record)?;
-        let header_len = record.len();
+        let (mapping, header_len) = if self.source.dialect.header {
+            let header_read = reader.read_byte_record(&mut record).map_err(|e| {
+                self.source_error(format!("{}: cannot read the header: {e}", file.name))
+            })?;
+            if !header_read {
+                return Err(self.source_error(format!(
+                    "{} is empty: expected a header line naming the columns ({})",
+                    file.name,
+                    self.column_list()
+                )));
+            }
+            (self.map_header(file, &record)?, record.len())
+        } else {
+            // No header: the fields are the declared columns, in order.
+            let n = self.source.columns.len();
+            ((0..n).map(Some).collect(), n)
+        };
+        self.read_records(
+            file,
+            &mut reader,
+            &mut record,
+            &mapping,
+            header_len,
+            bronze,
+            quarantine,
+        )
+    }
+
+    /// The records after the header (if any) of one CSV file.
+    #[allow(clippy::too_many_arguments)]
+    fn read_records<R: std::io::Read>(
+        &mut self,
+        file: &InputFile,
+        reader: &mut csv::Reader<R>,
+        record: &mut ByteRecord,
+        mapping: &[Option<usize>],
+        header_len: usize,
+        bronze: &mut TableSink,
+        quarantine: &mut TableSink,
+    ) -> Result<()> {
         loop {
-            let more = reader.read_byte_record(&mut record).map_err(|e| {
+            let more = reader.read_byte_record(record).map_err(|e| {
                 self.source_error(format!(
                     "{}: unreadable CSV after line {}: {e}",
                     file.name,
@@ -172,18 +261,18 @@ impl<'a> IngestState<'a> {
             // Physical lines this record spans: more than one for a quoted
             // line break, or for a quote that never closed.
             let lines = reader.position().line().saturating_sub(line).max(1);
-            if is_blank(&record) {
+            if is_blank(record) {
                 continue;
             }
             // One UTF-8 check for the whole record instead of one per field;
             // only a record that fails it is checked field by field.
             let text = std::str::from_utf8(record.as_slice()).ok();
-            match self.parse_row(&record, text, &mapping, header_len) {
+            match self.parse_row(record, text, mapping, header_len) {
                 Ok(()) => {
                     if let Some(keys) = self.keys.as_mut() {
-                        keys.add(&self.cells, &record);
+                        keys.add(&self.cells, record);
                     }
-                    self.append_row(&record, text);
+                    self.append_row(record, text);
                     self.lineage.append(&file.name, line);
                     self.report.rows += 1;
                 }
@@ -193,10 +282,10 @@ impl<'a> IngestState<'a> {
                          closed joins the lines after it)",
                         line + lines - 1
                     );
-                    self.quarantine_record(&record, &reason, &file.name, line, lines);
+                    self.quarantine_record(record, &reason, &file.name, line, lines);
                 }
                 Err(reason) => {
-                    self.quarantine_record(&record, &reason, &file.name, line, 1);
+                    self.quarantine_record(record, &reason, &file.name, line, 1);
                 }
             }
             if self.lineage.rows >= self.opts.batch_rows
@@ -231,7 +320,7 @@ impl<'a> IngestState<'a> {
         self.source
             .columns
             .iter()
-            .map(|c| c.name)
+            .map(|c| c.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -261,9 +350,22 @@ impl<'a> IngestState<'a> {
             }
             names.push(name.trim().to_ascii_lowercase());
         }
+        if self.source.fail_on_unknown_columns
+            && let Some(extra) = names
+                .iter()
+                .find(|n| !n.is_empty() && !self.source.columns.iter().any(|c| &c.name == *n))
+        {
+            return Err(self.source_error(format!(
+                "{}: column `{extra}` is not declared and unknown_columns = \"fail\" \
+                 (declared: {}); declare it in {} or set unknown_columns = \"ignore\"",
+                file.name,
+                self.column_list(),
+                self.source.declared_in.display()
+            )));
+        }
         let mut mapping = Vec::with_capacity(self.source.columns.len());
-        for column in self.source.columns {
-            let position = names.iter().position(|n| n == column.name);
+        for column in &self.source.columns {
+            let position = names.iter().position(|n| *n == column.name);
             if position.is_none() && column.required {
                 return Err(self.source_error(format!(
                     "{}: required column `{}` is missing from the header (found: {}); add it to the file",
@@ -310,6 +412,7 @@ impl<'a> IngestState<'a> {
         for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
             match (builder, *cell) {
                 (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
+                (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
                 (Builder::Dec(b), Cell::Dec(v)) => b.append_value(v),
                 (Builder::Date(b), Cell::Date(v)) => b.append_value(v),
                 (Builder::Ts(b), Cell::Ts(v)) => b.append_value(v),
@@ -319,6 +422,7 @@ impl<'a> IngestState<'a> {
                     b.append_value(field_text(record, text, start..end).unwrap_or_default());
                 }
                 (Builder::Int(b), _) => b.append_null(),
+                (Builder::Float(b), _) => b.append_null(),
                 (Builder::Dec(b), _) => b.append_null(),
                 (Builder::Date(b), _) => b.append_null(),
                 (Builder::Ts(b), _) => b.append_null(),
@@ -368,81 +472,6 @@ fn field_text<'r>(
     }
 }
 
-/// Parse one field, found at byte `offset` of the record, per its column's
-/// type and check.
-fn parse_cell(column: &Column, field: &str, offset: usize) -> Result<Cell, String> {
-    let name = column.name;
-    let leading = field.len() - field.trim_start().len();
-    let text = field.trim();
-    if text.is_empty() {
-        return if column.primary_key {
-            Err(format!("primary key `{name}` is empty"))
-        } else if column.required {
-            Err(format!("required column `{name}` is empty"))
-        } else {
-            Ok(Cell::Null)
-        };
-    }
-    let parsed = match column.ty {
-        ColType::Int => values::parse_int(text).map(Cell::Int),
-        ColType::Dec(scale) => values::parse_decimal(text, scale as u32).map(Cell::Dec),
-        ColType::Str => Ok(Cell::Str(offset + leading, offset + leading + text.len())),
-        ColType::Date => values::parse_date(text).map(Cell::Date),
-        ColType::Ts => values::parse_timestamp(text).map(Cell::Ts),
-        ColType::Bool => values::parse_bool(text).map(Cell::Bool),
-    };
-    let cell = match (parsed, column.check) {
-        (Err(_), Check::NullIfInvalid) => return Ok(Cell::Null),
-        (Err(reason), _) => return Err(format!("column `{name}`: {reason}")),
-        (Ok(cell), _) => cell,
-    };
-    let ok = match (column.check, cell) {
-        (Check::IntRange(lo, hi), Cell::Int(v)) => (lo..=hi).contains(&v),
-        (Check::DecRange(lo, hi), Cell::Dec(v)) => (lo..=hi).contains(&v),
-        (Check::OneOf(allowed), Cell::Str(..)) => {
-            allowed.iter().any(|a| a.eq_ignore_ascii_case(text))
-        }
-        _ => true,
-    };
-    if !ok {
-        return Err(format!(
-            "column `{name}`: `{text}` is {}",
-            describe(column, cell)
-        ));
-    }
-    Ok(cell)
-}
-
-/// Why a value failed its column's check. A wide range (a capacity limit
-/// such as [`QUANTITY_MAX`]) is reported as the bound that was crossed.
-fn describe(column: &Column, cell: Cell) -> String {
-    let scale = match column.ty {
-        ColType::Dec(s) => 10f64.powi(i32::from(s)),
-        _ => 1.0,
-    };
-    let bound = |below: bool, lo: f64, hi: f64| {
-        if below {
-            format!("below the minimum {lo}")
-        } else {
-            format!("above the maximum {hi} (larger values cannot be computed with)")
-        }
-    };
-    match (column.check, cell) {
-        (Check::IntRange(lo, hi), Cell::Int(v)) if hi >= QUANTITY_MAX => {
-            bound(v < lo, lo as f64, hi as f64)
-        }
-        (Check::DecRange(lo, hi), Cell::Dec(v)) if hi >= MONEY_MAX => {
-            bound(v < lo, lo as f64 / scale, hi as f64 / scale)
-        }
-        (Check::IntRange(lo, hi), _) => format!("outside {lo}..{hi}"),
-        (Check::DecRange(lo, hi), _) => {
-            format!("outside {}..{}", lo as f64 / scale, hi as f64 / scale)
-        }
-        (Check::OneOf(allowed), _) => format!("not one of {}", allowed.join(", ")),
-        (Check::None | Check::NullIfInvalid, _) => "invalid".to_string(),
-    }
-}
-
 /// A line holding nothing but whitespace (such as a trailing `\r\n`).
 fn is_blank(record: &ByteRecord) -> bool {
     record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
@@ -477,10 +506,11 @@ fn raw_values(record: &ByteRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::sources::{ColType, Column};
 
     #[test]
     fn key_counter_counts_every_repeat_of_int_and_string_keys() {
-        let mut ints = KeyCounter::new(0);
+        let mut ints = KeyCounter::for_columns(vec![0]).unwrap();
         let record = ByteRecord::new();
         // 100 000 distinct keys spread over every bucket, then key 7 twice more
         // and key 8 once more: three rows whose key an earlier row had.
@@ -491,14 +521,14 @@ mod tests {
         assert_eq!(ints.repeated(), 3);
 
         // The key is the second column: the first one never counts.
-        let mut strings = KeyCounter::new(1);
+        let mut strings = KeyCounter::for_columns(vec![1]).unwrap();
         let record = ByteRecord::from(vec!["e1", " e1 ", "e2", "E1", "e10"]);
         let key = Column {
-            name: "key",
+            name: "key".into(),
             ty: ColType::Str,
             required: true,
             primary_key: true,
-            check: Check::None,
+            checks: Default::default(),
         };
         for i in 0..record.len() {
             let range = record.range(i).unwrap();
