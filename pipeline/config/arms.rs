@@ -24,6 +24,13 @@ pub struct Arm {
     pub bucket_high: u32,
 }
 
+impl super::Variables {
+    /// The onboarding experiment's arms (`ab_arms`, else `control_share`).
+    pub fn arms(&self) -> Result<Vec<Arm>> {
+        parse(&self.ab_arms, self.control_share, &self.control_variant)
+    }
+}
+
 /// The arms of `ab_arms`, or of `control_share` when it is empty; an error
 /// names the key and the fix.
 pub fn parse(ab_arms: &str, control_share: f64, control: &str) -> Result<Vec<Arm>> {

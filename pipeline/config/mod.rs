@@ -238,11 +238,6 @@ impl Default for Variables {
 }
 
 impl Variables {
-    /// The onboarding experiment's arms (`ab_arms`, else `control_share`).
-    pub fn arms(&self) -> Result<Vec<arms::Arm>> {
-        arms::parse(&self.ab_arms, self.control_share, &self.control_variant)
-    }
-
     /// The text variables by name, as the `setting()` SQL function sees them.
     pub fn text_map(&self) -> BTreeMap<String, String> {
         let value = serde_json::to_value(self).unwrap_or_default();

@@ -62,12 +62,7 @@ impl IngestState<'_> {
                         .any(|c| c.name.eq_ignore_ascii_case(k))
                 })
             {
-                return Err(self.source_error(format!(
-                    "{} line {number}: key `{extra}` is not declared and unknown_columns = \"fail\"; \
-                     declare it in {} or set unknown_columns = \"ignore\"",
-                    file.name,
-                    self.source.declared_in.display()
-                )));
+                return Err(self.undeclared(&format!("{} line {number}", file.name), extra));
             }
             for column in &self.source.columns {
                 let value = object.get(&column.name).or_else(|| {
@@ -122,12 +117,7 @@ impl IngestState<'_> {
                 .iter()
                 .find(|n| !self.source.columns.iter().any(|c| &c.name == *n))
         {
-            return Err(self.source_error(format!(
-                "{}: column `{extra}` is not declared and unknown_columns = \"fail\"; \
-                 declare it in {} or set unknown_columns = \"ignore\"",
-                file.name,
-                self.source.declared_in.display()
-            )));
+            return Err(self.undeclared(&file.name, extra));
         }
         let reader = builder
             .with_batch_size(self.opts.batch_rows.max(1))

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 
 mod formats;
+mod record;
+
+use record::{field_text, is_blank, raw_values};
 
 use super::cells::parse_cell;
 use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink};
@@ -118,6 +121,16 @@ impl<'a> IngestState<'a> {
             ),
             report: IngestReport::default(),
         })
+    }
+
+    /// A file column (or key) the declaration lacks, with unknown_columns = "fail".
+    fn undeclared(&self, place: &str, extra: &str) -> Error {
+        self.source_error(format!(
+            "{place}: `{extra}` is not declared and unknown_columns = \"fail\" (declared: {}); \
+             declare it in {} or set unknown_columns = \"ignore\"",
+            self.column_list(),
+            self.source.declared_in.display()
+        ))
     }
 
     fn source_error(&self, message: String) -> Error {
@@ -355,13 +368,7 @@ impl<'a> IngestState<'a> {
                 .iter()
                 .find(|n| !n.is_empty() && !self.source.columns.iter().any(|c| &c.name == *n))
         {
-            return Err(self.source_error(format!(
-                "{}: column `{extra}` is not declared and unknown_columns = \"fail\" \
-                 (declared: {}); declare it in {} or set unknown_columns = \"ignore\"",
-                file.name,
-                self.column_list(),
-                self.source.declared_in.display()
-            )));
+            return Err(self.undeclared(&file.name, extra));
         }
         let mut mapping = Vec::with_capacity(self.source.columns.len());
         for column in &self.source.columns {
@@ -455,52 +462,6 @@ impl<'a> IngestState<'a> {
         }
         Ok(())
     }
-}
-
-/// The text at byte `range` of `record`, `None` if it is not UTF-8. `text`
-/// is the whole record when it is valid UTF-8: fields split at ASCII bytes,
-/// so its field ranges fall on character boundaries and slicing it needs no
-/// check. Only a record that failed that check is checked field by field.
-fn field_text<'r>(
-    record: &'r ByteRecord,
-    text: Option<&'r str>,
-    range: std::ops::Range<usize>,
-) -> Option<&'r str> {
-    match text {
-        Some(text) => text.get(range),
-        None => std::str::from_utf8(record.as_slice().get(range)?).ok(),
-    }
-}
-
-/// A line holding nothing but whitespace (such as a trailing `\r\n`).
-fn is_blank(record: &ByteRecord) -> bool {
-    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
-}
-
-/// The record as one CSV line, quoting as needed; invalid UTF-8 is shown lossily.
-fn raw_values(record: &ByteRecord) -> String {
-    // Drop the `\r` a CRLF line leaves on the last field.
-    let fields: ByteRecord = record
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            if i + 1 == record.len() {
-                f.strip_suffix(b"\r").unwrap_or(f)
-            } else {
-                f
-            }
-        })
-        .collect();
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(Vec::new());
-    if writer.write_byte_record(&fields).is_err() {
-        return String::new();
-    }
-    let bytes = writer.into_inner().unwrap_or_default();
-    String::from_utf8_lossy(&bytes)
-        .trim_end_matches(['\r', '\n'])
-        .to_string()
 }
 
 #[cfg(test)]
