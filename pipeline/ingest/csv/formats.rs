@@ -99,26 +99,7 @@ impl IngestState<'_> {
             .iter()
             .map(|f| f.name().to_ascii_lowercase())
             .collect();
-        let mut positions = Vec::with_capacity(self.source.columns.len());
-        for column in &self.source.columns {
-            let position = names.iter().position(|n| *n == column.name);
-            if position.is_none() && column.required {
-                return Err(self.source_error(format!(
-                    "{}: required column `{}` is not in the file (found: {}); add it to the file",
-                    file.name,
-                    column.name,
-                    names.join(", ")
-                )));
-            }
-            positions.push(position);
-        }
-        if self.source.fail_on_unknown_columns
-            && let Some(extra) = names
-                .iter()
-                .find(|n| !self.source.columns.iter().any(|c| &c.name == *n))
-        {
-            return Err(self.undeclared(&file.name, extra));
-        }
+        let positions = self.map_names(file, &names)?;
         let reader = builder
             .with_batch_size(self.opts.batch_rows.max(1))
             .build()

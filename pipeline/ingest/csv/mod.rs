@@ -363,6 +363,13 @@ impl<'a> IngestState<'a> {
             }
             names.push(name.trim().to_ascii_lowercase());
         }
+        self.map_names(file, &names)
+    }
+
+    /// Position of each declared column among a file's (lower-case) column
+    /// names; a missing required column or, with unknown_columns = "fail",
+    /// an undeclared one fails the source. Shared by CSV headers and Parquet schemas.
+    fn map_names(&self, file: &InputFile, names: &[String]) -> Result<Vec<Option<usize>>> {
         if self.source.fail_on_unknown_columns
             && let Some(extra) = names
                 .iter()
