@@ -108,6 +108,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Read every input file again and rebuild every selected model, even
+    /// those whose inputs and code did not change since their last publish.
+    #[arg(long)]
+    pub full_refresh: bool,
+
+    /// Run only the models the previous run left failed, cancelled or
+    /// skipped because of a failure.
+    #[arg(long, conflicts_with_all = ["select", "layer"])]
+    pub retry: bool,
+
     /// Override a business variable, e.g. `--var clv_lifespan_years=5`; repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
@@ -271,6 +281,11 @@ pub struct GenerateArgs {
     /// Last day of generated activity (YYYY-MM-DD).
     #[arg(long, default_value = "2026-10-31")]
     pub end_date: chrono::NaiveDate,
+
+    /// Write orders, order items, events and usage logs as folders of one
+    /// file per day (`orders/2026-10-31.csv`), as nightly exports arrive.
+    #[arg(long)]
+    pub daily: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,7 +22,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 
 use super::limit::within_cluster_limit;
 use crate::parquet::{empty_parquet, options_for, storage_type};
-use crate::storage::ObjectRoot;
+use crate::storage::{Marker, ObjectRoot};
 
 /// Folder under the root where a cluster stages tables before publishing.
 const STAGING: &str = "_staging";
@@ -46,6 +46,7 @@ impl ObjectRoot {
         layer: &str,
         table: &str,
         rows: u64,
+        fingerprint: Option<String>,
     ) -> Result<()> {
         let mut sources: Vec<ObjectPath> = self
             .staged_parquet(run_id, layer, table)
@@ -63,7 +64,14 @@ impl ObjectRoot {
                 .await?;
             files.push(unique);
         }
-        self.commit(&table_path, run_id, rows, files).await?;
+        let manifest = Marker {
+            run_id: run_id.to_string(),
+            rows,
+            files,
+            fingerprint,
+            inputs: Vec::new(),
+        };
+        self.commit(&table_path, manifest).await?;
         self.discard_staged(run_id, layer, table).await
     }
 

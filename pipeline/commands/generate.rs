@@ -13,6 +13,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         out: args.out.clone(),
         dirty_rate: args.dirty_rate,
         end_date: args.end_date,
+        daily: args.daily,
     })?;
     // One line per source: daily folders are summed.
     let mut per_source: std::collections::BTreeMap<String, (usize, usize)> = Default::default();

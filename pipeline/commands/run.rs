@@ -18,6 +18,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         select: args.select.clone(),
         layer,
         arguments: std::env::args().collect(),
+        full_refresh: args.full_refresh,
+        retry: args.retry,
         config,
     };
     if args.dry_run {

@@ -286,6 +286,7 @@ mod tests {
             out: dir.path().to_path_buf(),
             dirty_rate: 0.0,
             end_date: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            daily: false,
         };
         let written = generate(&opts).unwrap();
         let arms: usize = EXPERIMENTS.iter().map(|e| e.arms.len()).sum();

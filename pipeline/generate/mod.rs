@@ -8,6 +8,7 @@
 //! same seed and scale give byte-identical files.
 
 mod amplitude;
+mod daily;
 mod ecommerce;
 mod names;
 mod onboarding;
@@ -33,6 +34,8 @@ pub struct GenerateOptions {
     pub dirty_rate: f64,
     /// Last day with activity.
     pub end_date: NaiveDate,
+    /// Write the fact sources as folders of one file per day (`daily.rs`).
+    pub daily: bool,
 }
 
 impl GenerateOptions {
@@ -70,6 +73,9 @@ pub fn generate(opts: &GenerateOptions) -> Result<Vec<(PathBuf, usize)>> {
     let mut written = ecommerce::generate(opts)?;
     written.extend(onboarding::generate(opts)?);
     written.extend(amplitude::generate(opts)?);
+    if opts.daily {
+        written = daily::split(&opts.out, opts.end_date, written)?;
+    }
     Ok(written)
 }
 
@@ -221,6 +227,7 @@ mod tests {
             out: out.to_path_buf(),
             dirty_rate: 0.0,
             end_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            daily: false,
         }
     }
 

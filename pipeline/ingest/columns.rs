@@ -73,36 +73,65 @@ impl Builder {
     }
 }
 
-/// Rows of one output table (bronze or quarantine) on their way to Parquet.
+/// Rows of one output table (bronze or quarantine) on their way to one
+/// Parquet part.
 pub struct TableSink {
     schema: SchemaRef,
+    path: std::path::PathBuf,
     writer: ArrowWriter<File>,
+    rows: usize,
 }
 
 impl TableSink {
-    pub fn create(dir: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io("cannot create staging folder", dir, e))?;
-        let path = dir.join("part-00000.parquet");
+    /// A part at `path` (its folder is created).
+    pub fn create(path: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io("cannot create staging folder", dir, e))?;
+        }
         let file =
-            File::create(&path).map_err(|e| Error::io("cannot create staging file", &path, e))?;
+            File::create(path).map_err(|e| Error::io("cannot create staging file", path, e))?;
         let props = crate::parquet::properties_for(props, &schema);
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-        Ok(TableSink { schema, writer })
+        Ok(TableSink {
+            schema,
+            path: path.to_path_buf(),
+            writer,
+            rows: 0,
+        })
     }
 
     pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         if batch.num_rows() > 0 {
+            self.rows += batch.num_rows();
             self.writer.write(&batch)?;
         }
         Ok(())
     }
 
-    pub fn close(self) -> Result<()> {
+    /// Finish the part; one that got no rows is removed unless `keep_empty`
+    /// (a table needs one file, even an empty one, to have a schema).
+    pub fn close(self, keep_empty: bool) -> Result<()> {
         self.writer.close()?;
+        if self.rows == 0 && !keep_empty {
+            std::fs::remove_file(&self.path)
+                .map_err(|e| Error::io("cannot remove empty part", &self.path, e))?;
+        }
         Ok(())
     }
+}
+
+/// Give a staged table folder without parts one empty part, `empty.parquet`.
+pub fn ensure_a_part(dir: &Path, schema: SchemaRef, props: &WriterProperties) -> Result<()> {
+    let has_part = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("cannot list staging folder", dir, e))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"));
+    if !has_part {
+        TableSink::create(&dir.join("empty.parquet"), schema, props)?.close(true)?;
+    }
+    Ok(())
 }
 
 /// Lineage columns shared by the bronze and quarantine tables.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::parquet::file::properties::WriterProperties;
+use twox_hash::xxhash3_128::Hasher as Xxh3;
 
 use super::sources::Source;
 use crate::error::{Error, Result};
@@ -34,6 +35,16 @@ pub struct IngestReport {
     pub damaged: Option<(String, u64, u64)>,
     /// Rows whose primary key an earlier row already had (silver drops them).
     pub duplicate_keys: u64,
+    /// Each file's counts, in the order the files were read.
+    pub per_file: Vec<FileCounts>,
+}
+
+/// What one input file gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    pub rows: u64,
+    pub quarantined: u64,
+    pub quarantined_lines: u64,
 }
 
 impl IngestReport {
@@ -87,4 +98,37 @@ pub fn discover(input: &Path, source: &Source) -> Result<Vec<InputFile>> {
         .into_iter()
         .map(|(path, name)| InputFile { path, name })
         .collect())
+}
+
+/// A 128-bit digest of a file's bytes, hex: what tells a re-sent file with
+/// new content from the one already ingested. XXH3-128 of each 1 MiB block,
+/// then of the blocks' digests (the crate's streaming hasher would change
+/// the features every dependant of it is built with).
+pub fn content_hash(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io("cannot open input file", path, e))?;
+    let mut blocks = Vec::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        // Fill the whole block, so the digest does not depend on how reads split.
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let n = file
+                .read(&mut buffer[filled..])
+                .map_err(|e| Error::io("cannot read input file", path, e))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            break;
+        }
+        blocks.extend_from_slice(&Xxh3::oneshot(&buffer[..filled]).to_le_bytes());
+        if filled < buffer.len() {
+            break;
+        }
+    }
+    Ok(format!("{:032x}", Xxh3::oneshot(&blocks)))
 }

@@ -13,5 +13,5 @@ pub mod sources;
 pub mod values;
 
 pub use self::csv::ingest_source;
-pub use files::{IngestOptions, IngestReport, InputFile, discover};
+pub use files::{IngestOptions, IngestReport, InputFile, content_hash, discover};
 pub use sources::{Source, load_sources};

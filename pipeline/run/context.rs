@@ -2,10 +2,10 @@
 //! sessions, the output root, the staging folder and the Parquet settings;
 //! opened once the lock is held, closed when the last model is done.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -31,6 +31,11 @@ pub struct RunRequest {
     pub layer: Option<Layer>,
     /// The command line, recorded in run_results.json.
     pub arguments: Vec<String>,
+    /// `--full-refresh`: read every input file and rebuild every selected
+    /// model, whatever the state says.
+    pub full_refresh: bool,
+    /// `--retry`: only the models the previous run did not finish.
+    pub retry: bool,
 }
 
 /// State shared by the model tasks of one run.
@@ -56,6 +61,10 @@ pub struct Run {
     /// Held (shared) by every blocking ingestion job while it runs, so a
     /// cancelled run can wait for them before removing the staging folder.
     blocking: Arc<tokio::sync::RwLock<()>>,
+    pub full_refresh: bool,
+    /// The fingerprint of each table's published version, as this run goes
+    /// (`fingerprint.rs`); `None` when unknown.
+    versions: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Run {
@@ -115,9 +124,39 @@ impl Run {
             staging_root,
             lease_lost,
             blocking: Arc::default(),
+            full_refresh: request.full_refresh,
+            versions: Mutex::default(),
         };
         run.register_unselected(dag, selected).await?;
+        run.load_versions(dag).await?;
         Ok(run)
+    }
+
+    /// Read the fingerprint of every published table from its marker.
+    async fn load_versions(&self, dag: &Dag) -> Result<()> {
+        let mut versions = HashMap::new();
+        for model in dag.ordered() {
+            let marker = self.root.marker(model.layer.as_str(), &model.name).await?;
+            versions.insert(model.name.clone(), marker.and_then(|m| m.fingerprint));
+        }
+        *self.versions_lock() = versions;
+        Ok(())
+    }
+
+    fn versions_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (every update is one insert), so a poisoned lock is still usable.
+        self.versions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The fingerprint of the version of `table` this run reads now.
+    pub fn version(&self, table: &str) -> Option<String> {
+        self.versions_lock().get(table).cloned().flatten()
+    }
+
+    /// Record the version of `table` this run just published.
+    pub fn set_version(&self, table: &str, fingerprint: Option<String>) {
+        self.versions_lock().insert(table.to_string(), fingerprint);
     }
 
     /// Every session of the run: the local one, and the cluster's if any.

@@ -7,17 +7,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::changes;
 use super::context::Run;
-use super::publish::{Staged, publish, write_marker};
-use super::results::{ModelResult, Status};
+use super::fingerprint;
+use super::publish::{Staged, Version, publish, register_published, write_marker};
+use super::results::{Build, ModelResult, Status, UNCHANGED};
 use crate::cluster;
 use crate::config::MemoryPoolKind;
 use crate::error::{Error, Result, error_chain};
 use crate::ingest::amplitude::{self, FunnelTable};
-use crate::ingest::{self, Source};
+use crate::ingest::{self, IngestReport, Source};
 use crate::models::{Model, ModelKind};
 use crate::parquet;
-use crate::storage::Root;
+use crate::storage::{InputPart, Root};
 
 /// Build, stage, test and publish one model; never fails, reports instead.
 pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
@@ -31,6 +33,7 @@ pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
     };
     result.duration_seconds = started.elapsed().as_secs_f64();
     match outcome {
+        Ok(()) if result.status == Status::Unchanged => {}
         Ok(()) => tracing::info!(
             model = %model.name,
             rows = result.rows_written,
@@ -106,9 +109,37 @@ async fn build_source(
             ),
         });
     }
+    let plan =
+        changes::plan_source(run, &model.name, &source.name, &source.declared_in, files).await?;
+    result.files = Some(plan.changes);
+    for file in &plan.removed {
+        tracing::warn!(
+            source = source.name.as_str(),
+            file = file.as_str(),
+            "Input file gone: its rows are removed from the bronze table."
+        );
+    }
+    let mut inputs: Vec<InputPart> = plan.keep.clone();
+    if plan.unchanged {
+        let totals = totals(&inputs);
+        totals.check_bad_fraction(&source.name, run.config.max_bad_row_fraction)?;
+        result.rows_written = totals.rows;
+        result.quarantined_rows = totals.quarantined;
+        return unchanged(run, model, result).await;
+    }
     let bronze_stage = run.staging.join("bronze").join(&model.name);
     let quarantine_stage = run.staging.join("_quarantine").join(&source.name);
+    keep_parts(
+        run,
+        &model.name,
+        &source.name,
+        &plan.keep,
+        &bronze_stage,
+        &quarantine_stage,
+    )?;
+    let (read_files, mut read_parts): (Vec<_>, Vec<_>) = plan.read.iter().cloned().unzip();
     let report = {
+        let keys: Vec<String> = read_parts.iter().map(|p| p.key.clone()).collect();
         let (b, q, opts) = (
             bronze_stage.clone(),
             quarantine_stage.clone(),
@@ -118,27 +149,47 @@ async fn build_source(
         let pass = run.blocking_pass().await;
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
-            ingest::ingest_source(&source, &files, &b, &q, &opts)
+            ingest::ingest_source(&source, &read_files, &keys, &b, &q, &opts)
         })
         .await??
     };
-    result.rows_written = report.rows;
-    result.quarantined_rows = report.quarantined;
-    if report.quarantined > 0 {
+    for (part, counts) in read_parts.iter_mut().zip(&report.per_file) {
+        part.rows = counts.rows;
+        part.quarantined = counts.quarantined;
+        part.quarantined_lines = counts.quarantined_lines;
+    }
+    inputs.extend(read_parts);
+    inputs.sort_by(|a, b| a.file.cmp(&b.file));
+    let mut totals = totals(&inputs);
+    totals.damaged = report.damaged.clone();
+    result.build = Some(if plan.keep.is_empty() {
+        Build::Full
+    } else {
+        Build::Incremental
+    });
+    result.rows_written = totals.rows;
+    result.quarantined_rows = totals.quarantined;
+    if totals.quarantined > 0 {
         tracing::warn!(
             source = source.name.as_str(),
-            rows = report.quarantined,
+            rows = totals.quarantined,
             "Rows quarantined."
         );
     }
     // The quarantine is published even when the source fails: it says why.
-    write_marker(&run.run_id, &quarantine_stage, report.quarantined)?;
+    let quarantine_version = Version {
+        rows: totals.quarantined,
+        fingerprint: Some(plan.fingerprint.clone()),
+        inputs: inputs.clone(),
+    };
+    write_marker(&run.run_id, &quarantine_stage, &quarantine_version)?;
     run.root
         .publish(&quarantine_stage, "_quarantine", &source.name)
         .await?;
-    report.check_bad_fraction(&source.name, run.config.max_bad_row_fraction)?;
-    check_shrink(run, &model.name, &source.name, report.rows).await?;
-    if !source.primary_key().is_empty() {
+    totals.check_bad_fraction(&source.name, run.config.max_bad_row_fraction)?;
+    check_shrink(run, &model.name, &source.name, totals.rows).await?;
+    // Repeated keys are counted while rows stream by, so only over a full read.
+    if !source.primary_key().is_empty() && plan.keep.is_empty() {
         let duplicates = report.duplicate_keys;
         if duplicates > 0 {
             tracing::info!(
@@ -149,14 +200,78 @@ async fn build_source(
         }
         result.duplicates_dropped = Some(duplicates);
     }
-    publish(
-        run,
-        model,
-        Staged::Local(&bronze_stage),
-        report.rows,
-        result,
-    )
-    .await
+    let version = Version {
+        rows: totals.rows,
+        fingerprint: Some(plan.fingerprint.clone()),
+        inputs,
+    };
+    publish(run, model, Staged::Local(&bronze_stage), version, result).await?;
+    plan.save_cache(&run.root, &source.name).await;
+    Ok(())
+}
+
+/// The counts of a whole source, from its files' counts.
+fn totals(inputs: &[InputPart]) -> IngestReport {
+    IngestReport {
+        files: inputs.len(),
+        rows: inputs.iter().map(|p| p.rows).sum(),
+        quarantined: inputs.iter().map(|p| p.quarantined).sum(),
+        quarantined_lines: inputs.iter().map(|p| p.quarantined_lines).sum(),
+        ..IngestReport::default()
+    }
+}
+
+/// Put the published parts of unchanged files into the staged folders, as
+/// hard links (same filesystem: staging is inside a local root), so they
+/// are neither read nor written again.
+fn keep_parts(
+    run: &Run,
+    table: &str,
+    source: &str,
+    keep: &[InputPart],
+    bronze_stage: &std::path::Path,
+    quarantine_stage: &std::path::Path,
+) -> Result<()> {
+    let Root::Local(layout) = &run.root else {
+        return Ok(());
+    };
+    for (from, to, counted) in [
+        (layout.table_dir("bronze", table), bronze_stage, false),
+        (layout.quarantine_dir(source), quarantine_stage, true),
+    ] {
+        std::fs::create_dir_all(to)
+            .map_err(|e| Error::io("cannot create staging folder", to, e))?;
+        for part in keep {
+            let rows = if counted { part.quarantined } else { part.rows };
+            if rows == 0 {
+                continue;
+            }
+            let name = part.part_name();
+            let (src, dst) = (from.join(&name), to.join(&name));
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).map_err(|e| Error::io("cannot keep part", &src, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A model whose published version is current: make it readable to its
+/// dependants and report it `skipped: unchanged`.
+async fn unchanged(run: &Run, model: &Model, result: &mut ModelResult) -> Result<()> {
+    let layer = model.layer.as_str();
+    register_published(run, layer, &model.name).await?;
+    if result.rows_written == 0 {
+        result.rows_written = run
+            .root
+            .published_rows(layer, &model.name)
+            .await?
+            .unwrap_or(0);
+    }
+    result.status = Status::Unchanged;
+    result.skipped = Some(UNCHANGED);
+    tracing::info!(model = %model.name, "Model unchanged since its last publish; skipped.");
+    Ok(())
 }
 
 /// The volume guard: a source whose rows fell by more than
@@ -191,6 +306,22 @@ async fn build_amplitude(
     result: &mut ModelResult,
 ) -> Result<()> {
     let files = amplitude::discover(&run.config.input)?;
+    let fingerprint = envelopes_fingerprint(&files).await?;
+    let quarantine_current = table != FunnelTable::Daily
+        || run
+            .root
+            .marker("_quarantine", amplitude::QUARANTINE_SOURCE)
+            .await?
+            .and_then(|m| m.fingerprint)
+            .as_ref()
+            == Some(&fingerprint);
+    if !run.full_refresh
+        && quarantine_current
+        && run.version(&model.name).as_ref() == Some(&fingerprint)
+    {
+        return unchanged(run, model, result).await;
+    }
+    result.build = Some(Build::Full);
     let stage = run.staging.join("bronze").join(&model.name);
     // Both tables read the same envelopes; the daily one owns their quarantine.
     let quarantine_stage = (table == FunnelTable::Daily).then(|| {
@@ -209,16 +340,50 @@ async fn build_amplitude(
     };
     result.rows_written = report.rows;
     result.quarantined_rows = report.quarantined;
+    let version = Version {
+        rows: report.rows,
+        fingerprint: Some(fingerprint),
+        inputs: Vec::new(),
+    };
     if let Some(q) = quarantine_stage {
-        write_marker(&run.run_id, &q, report.quarantined)?;
+        let quarantined = Version {
+            rows: report.quarantined,
+            ..version.clone()
+        };
+        write_marker(&run.run_id, &q, &quarantined)?;
         run.root
             .publish(&q, "_quarantine", amplitude::QUARANTINE_SOURCE)
             .await?;
     }
-    publish(run, model, Staged::Local(&stage), report.rows, result).await
+    publish(run, model, Staged::Local(&stage), version, result).await
+}
+
+/// The fingerprint of the Amplitude tables: every envelope's name and bytes.
+async fn envelopes_fingerprint(files: &[(PathBuf, String)]) -> Result<String> {
+    let files = files.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut digest = fingerprint::Digest::new("amplitude");
+        for (path, name) in &files {
+            digest
+                .add(name.as_bytes())
+                .add(ingest::content_hash(path)?.as_bytes());
+        }
+        Ok(digest.finish())
+    })
+    .await?
 }
 
 async fn build_sql(run: &Run, model: &Model, sql: &str, result: &mut ModelResult) -> Result<()> {
+    let fingerprint = fingerprint::sql_model(run, model, sql);
+    if !run.full_refresh && fingerprint.is_some() && fingerprint == run.version(&model.name) {
+        return unchanged(run, model, result).await;
+    }
+    result.build = Some(Build::Full);
+    let version = |rows| Version {
+        rows,
+        fingerprint: fingerprint.clone(),
+        inputs: Vec::new(),
+    };
     let plan_error = |e| Error::Model {
         name: model.name.clone(),
         path: PathBuf::from(model.origin()),
@@ -249,12 +414,12 @@ async fn build_sql(run: &Run, model: &Model, sql: &str, result: &mut ModelResult
             root: object,
             ctx: cluster,
         };
-        return publish(run, model, staged, rows, result).await;
+        return publish(run, model, staged, version(rows), result).await;
     }
     let stage = run.staging.join(model.layer.as_str()).join(&model.name);
     let df = run.ctx.sql(sql).await.map_err(plan_error)?;
     let rows = parquet::write_dataframe(df, &stage, props).await?;
     tracing::debug!(model = %model.name, rows, seconds = started.elapsed().as_secs_f64(), "Query executed and staged.");
     result.rows_written = rows;
-    publish(run, model, Staged::Local(&stage), rows, result).await
+    publish(run, model, Staged::Local(&stage), version(rows), result).await
 }

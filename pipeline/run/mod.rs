@@ -13,7 +13,9 @@
 //! run cleanly (`cancel`).
 
 pub mod cancel;
+pub mod changes;
 pub mod context;
+pub mod fingerprint;
 pub mod materialize;
 pub mod publish;
 pub mod results;
@@ -52,7 +54,12 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     config.validate()?;
     config.check_paths()?;
     let dag = models::load_dag(&config)?;
-    let selected = dag.select(&request.select, request.layer)?;
+    let root = Root::open(&config.output)?;
+    let selected = if request.retry {
+        retry_selection(&root, &dag).await?
+    } else {
+        dag.select(&request.select, request.layer)?
+    };
     let remote_input = storage::parse_location(&config.input)?;
     if remote_input.is_none()
         && !config.input.is_dir()
@@ -64,7 +71,6 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
             config.input.display()
         )));
     }
-    let root = Root::open(&config.output)?;
     let run_id = new_run_id();
     let started = Utc::now();
     let holder = LockHolder::this_process(&run_id, started);
@@ -86,6 +92,27 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     .await;
     lease.release().await;
     outcome
+}
+
+/// `--retry`: the models the previous run did not finish that still exist.
+async fn retry_selection(
+    root: &Root,
+    dag: &models::Dag,
+) -> Result<std::collections::BTreeSet<String>> {
+    let Some((previous, names)) = results::unfinished_models(root).await? else {
+        return Err(Error::Config(format!(
+            "--retry: no previous run under {} to retry; run without --retry",
+            root.display()
+        )));
+    };
+    let selected: std::collections::BTreeSet<String> =
+        names.into_iter().filter(|n| dag.get(n).is_some()).collect();
+    if selected.is_empty() {
+        tracing::info!(previous_run = %previous, "Nothing to retry: the previous run finished every model.");
+    } else {
+        tracing::info!(previous_run = %previous, models = selected.len(), "Retrying the models the previous run did not finish.");
+    }
+    Ok(selected)
 }
 
 fn cancelled(caught: cancel::Caught) -> Error {

@@ -11,7 +11,7 @@ use super::results::ModelResult;
 use crate::audit;
 use crate::error::{Error, Result};
 use crate::models::Model;
-use crate::storage::{self, ObjectRoot, SUCCESS_MARKER};
+use crate::storage::{self, InputPart, Marker, ObjectRoot};
 use datafusion::prelude::SessionContext;
 
 /// Where a model's new version waits for its data tests.
@@ -27,18 +27,28 @@ pub enum Staged<'a> {
     },
 }
 
+/// What a staged version holds, recorded in its marker.
+#[derive(Debug, Clone, Default)]
+pub struct Version {
+    pub rows: u64,
+    /// Digest of what it was built from (`fingerprint.rs`); `None` when unknown.
+    pub fingerprint: Option<String>,
+    /// A bronze or quarantine table's input files.
+    pub inputs: Vec<InputPart>,
+}
+
 /// Test the staged table, then publish it or keep the previous version.
 pub async fn publish(
     run: &Run,
     model: &Model,
     staged: Staged<'_>,
-    rows: u64,
+    version: Version,
     result: &mut ModelResult,
 ) -> Result<()> {
     let layer = model.layer.as_str();
     let name = model.name.as_str();
     if let Staged::Local(stage) = staged {
-        write_marker(&run.run_id, stage, rows)?;
+        write_marker(&run.run_id, stage, &version)?;
     }
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
@@ -87,8 +97,18 @@ pub async fn publish(
     }
     match staged {
         Staged::Local(stage) => run.root.publish(stage, layer, name).await?,
-        Staged::Cluster { root, .. } => root.publish_staged(&run.run_id, layer, name, rows).await?,
+        Staged::Cluster { root, .. } => {
+            root.publish_staged(
+                &run.run_id,
+                layer,
+                name,
+                version.rows,
+                version.fingerprint.clone(),
+            )
+            .await?
+        }
     }
+    run.set_version(name, version.fingerprint);
     register_published(run, layer, name).await
 }
 
@@ -100,21 +120,14 @@ pub async fn register_published(run: &Run, layer: &str, name: &str) -> Result<()
     Ok(())
 }
 
-/// The `_SUCCESS` marker of a staged local folder: run id, rows and the
-/// data files of this version (an object root's manifest is made from it).
-pub fn write_marker(run_id: &str, dir: &Path, rows: u64) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create staging folder", dir, e))?;
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io("cannot list staging folder", dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".parquet"))
-        .collect();
-    files.sort();
-    let marker = serde_json::json!({ "run_id": run_id, "rows": rows, "files": files });
-    std::fs::write(
-        dir.join(SUCCESS_MARKER),
-        serde_json::to_vec_pretty(&marker)?,
-    )
-    .map_err(|e| Error::io("cannot write marker", dir, e))
+/// The `_SUCCESS` marker of a staged local folder: run id, rows, the data
+/// files of this version and what it was built from (an object root's
+/// manifest is made from it).
+pub fn write_marker(run_id: &str, dir: &Path, version: &Version) -> Result<()> {
+    let marker = Marker {
+        fingerprint: version.fingerprint.clone(),
+        inputs: version.inputs.clone(),
+        ..Marker::for_dir(run_id, dir, version.rows)?
+    };
+    marker.write(dir)
 }

@@ -11,14 +11,46 @@ use crate::error::{Error, Result};
 use crate::models::{Layer, Model};
 use crate::storage::Root;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Success,
     Error,
+    /// Not built because an upstream model did not succeed.
     Skipped,
+    /// Not built because nothing it is built from changed since its last
+    /// publish: its published version is current (`"skipped": "unchanged"`).
+    #[serde(rename = "skipped")]
+    Unchanged,
     /// A signal stopped the run before the model finished.
     Cancelled,
+}
+
+impl Status {
+    /// Whether dependants may build on this model's published version.
+    pub fn is_current(self) -> bool {
+        matches!(self, Status::Success | Status::Unchanged)
+    }
+}
+
+/// How a run built a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Build {
+    /// From all of its inputs.
+    Full,
+    /// A source: only its new and changed input files were read; the rows
+    /// of unchanged files were kept as they were.
+    Incremental,
+}
+
+/// A source's input files against its published version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileChanges {
+    pub new: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
 }
 
 /// One model's line in run_results.json.
@@ -33,6 +65,15 @@ pub struct ModelResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicates_dropped: Option<u64>,
     pub duration_seconds: f64,
+    /// Why a skipped model was skipped: `unchanged` or `upstream failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
+    /// How a built model was built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+    /// A source's input files: new, changed, removed, unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileChanges>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Data tests run on the staged table before publishing.
@@ -55,6 +96,9 @@ impl ModelResult {
             quarantined_rows: 0,
             duplicates_dropped: None,
             duration_seconds: 0.0,
+            skipped: None,
+            build: None,
+            files: None,
             error: None,
             tests: Vec::new(),
             input_error: false,
@@ -142,6 +186,7 @@ impl RunResults {
                 Status::Error if m.tests_failed => "TESTS FAILED",
                 Status::Error => "ERROR",
                 Status::Skipped => "skipped",
+                Status::Unchanged => "unchanged",
                 Status::Cancelled => "cancelled",
             };
             out.push_str(&format!(
@@ -166,7 +211,7 @@ struct PreviousRun {
 #[derive(Deserialize)]
 struct PreviousModel {
     name: String,
-    status: Status,
+    status: String,
     duration_seconds: f64,
 }
 
@@ -189,7 +234,7 @@ pub async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
             .map(|run| {
                 run.models
                     .into_iter()
-                    .filter(|m| m.status == Status::Success)
+                    .filter(|m| m.status == "success")
                     .map(|m| (m.name, m.duration_seconds))
                     .collect()
             })
@@ -217,10 +262,54 @@ pub async fn record_durations(
     }
 }
 
+/// `skipped` of a model whose upstream did not succeed.
+pub const UPSTREAM_FAILED: &str = "upstream failed";
+/// `skipped` of a model whose inputs and code did not change.
+pub const UNCHANGED: &str = "unchanged";
+
+/// The models a `--retry` runs: those the previous run (`latest.json`)
+/// left failed, cancelled, or skipped because of a failure. `None` when
+/// there is no previous run to retry.
+pub async fn unfinished_models(root: &Root) -> Result<Option<(String, Vec<String>)>> {
+    #[derive(Deserialize)]
+    struct Previous {
+        run_id: String,
+        models: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        name: String,
+        status: String,
+        #[serde(default)]
+        skipped: Option<String>,
+    }
+    let Some(bytes) = root.read_file("_runs/latest.json").await? else {
+        return Ok(None);
+    };
+    let previous: Previous = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Input(format!(
+            "{}/_runs/latest.json cannot be read ({e}); run without --retry",
+            root.display()
+        ))
+    })?;
+    let names = previous
+        .models
+        .into_iter()
+        .filter(|m| match m.status.as_str() {
+            "error" | "cancelled" => true,
+            "skipped" => m.skipped.as_deref() != Some(UNCHANGED),
+            _ => false,
+        })
+        .map(|m| m.name)
+        .collect();
+    Ok(Some((previous.run_id, names)))
+}
+
 /// The result of a model not built because `upstream` did not succeed.
 pub fn skipped(model: &Model, upstream: &str) -> ModelResult {
     ModelResult {
         error: Some(format!("skipped: upstream `{upstream}` did not succeed")),
+        skipped: Some(UPSTREAM_FAILED),
         ..ModelResult::new(model, Status::Skipped)
     }
 }

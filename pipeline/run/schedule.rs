@@ -61,10 +61,12 @@ where
                 .iter()
                 .filter(|d| selected.contains(*d))
                 .collect();
-            if let Some(bad) = upstream
-                .iter()
-                .find(|d| matches!(status.get(**d), Some(Status::Error | Status::Skipped)))
-            {
+            if let Some(bad) = upstream.iter().find(|d| {
+                matches!(
+                    status.get(**d),
+                    Some(Status::Error | Status::Skipped | Status::Cancelled)
+                )
+            }) {
                 tracing::warn!(model = %model.name, upstream = %bad, "Model skipped because an upstream model did not succeed.");
                 status.insert(model.name.clone(), Status::Skipped);
                 results.insert(model.name.clone(), skipped(model, bad));
@@ -74,7 +76,7 @@ where
             }
             if upstream
                 .iter()
-                .all(|d| status.get(*d) == Some(&Status::Success))
+                .all(|d| status.get(*d).is_some_and(|s| s.is_current()))
             {
                 progress.model_started(&model.name);
                 let handle = running.spawn(build(model.clone()));

@@ -12,6 +12,7 @@
 pub mod local;
 pub mod location;
 pub mod lock;
+pub mod marker;
 pub mod object;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use url::Url;
 pub use local::{Layout, SUCCESS_MARKER, publish_dir, write_atomic};
 pub use location::{StoreRegistry, object_store_for, parse_location};
 pub use lock::{LOCK_DIR, Lease, LockHolder, host_name};
+pub use marker::{InputPart, Marker};
 pub use object::ObjectRoot;
 
 use crate::error::{Error, Result};
@@ -205,12 +207,17 @@ impl Root {
     /// Rows of the published version of `<layer>/<table>`, from its
     /// `_SUCCESS` marker or manifest; `None` when never published.
     pub async fn published_rows(&self, layer: &str, table: &str) -> Result<Option<u64>> {
-        let marker = format!("{layer}/{table}/{SUCCESS_MARKER}");
-        let Some(bytes) = self.read_file(&marker).await? else {
+        Ok(self.marker(layer, table).await?.map(|m| m.rows))
+    }
+
+    /// The marker (manifest) of the published version of `<layer>/<table>`;
+    /// `None` when never published.
+    pub async fn marker(&self, layer: &str, table: &str) -> Result<Option<Marker>> {
+        let relative = format!("{layer}/{table}/{SUCCESS_MARKER}");
+        let Some(bytes) = self.read_file(&relative).await? else {
             return Ok(None);
         };
-        let value: serde_json::Value = serde_json::from_slice(&bytes)?;
-        Ok(value.get("rows").and_then(serde_json::Value::as_u64))
+        Marker::parse(&bytes, &format!("{}/{relative}", self.display())).map(Some)
     }
 
     /// Read a small file (run results) at `relative` under the root; `None`

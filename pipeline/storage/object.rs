@@ -23,23 +23,13 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::local::SUCCESS_MARKER;
 use super::location::object_store_for;
+use super::marker::Marker;
 use crate::error::{Error, Result};
-
-/// `_SUCCESS` on an object store: the current version of a table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub run_id: String,
-    #[serde(default)]
-    pub rows: u64,
-    /// Data files of this version, relative to the table folder.
-    pub files: Vec<String>,
-}
 
 #[derive(Clone)]
 pub struct ObjectRoot {
@@ -127,12 +117,12 @@ impl ObjectRoot {
         Ok(())
     }
 
-    async fn manifest(&self, layer: &str, table: &str) -> Result<Option<Manifest>> {
+    async fn manifest(&self, layer: &str, table: &str) -> Result<Option<Marker>> {
         let path = self.table_path(layer, table).join(SUCCESS_MARKER);
         match self.store.get(&path).await {
             Ok(r) => {
                 let bytes = r.bytes().await?;
-                let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                let manifest = serde_json::from_slice::<Marker>(&bytes).map_err(|e| {
                     Error::Input(format!(
                         "{}: not a medallion manifest ({e}); re-run the model to republish it",
                         self.object_url(&path)
@@ -151,8 +141,9 @@ impl ObjectRoot {
 
     pub async fn publish(&self, staged: &Path, layer: &str, table: &str) -> Result<()> {
         let marker = staged.join(SUCCESS_MARKER);
-        let staged_manifest: Manifest = serde_json::from_slice(
+        let staged_manifest = Marker::parse(
             &std::fs::read(&marker).map_err(|e| Error::io("cannot read marker", &marker, e))?,
+            &marker.display().to_string(),
         )?;
         let run_id = &staged_manifest.run_id;
         let table_path = self.table_path(layer, table);
@@ -171,8 +162,11 @@ impl ObjectRoot {
             .await?;
             files.push(unique);
         }
-        self.commit(&table_path, run_id, staged_manifest.rows, files)
-            .await?;
+        let manifest = Marker {
+            files,
+            ..staged_manifest
+        };
+        self.commit(&table_path, manifest).await?;
         let _ = std::fs::remove_dir_all(staged);
         Ok(())
     }
@@ -190,21 +184,11 @@ impl ObjectRoot {
         Ok(())
     }
 
-    /// Steps (2) and (3) of publishing: the manifest listing `files`, then
-    /// the removal of every file it does not list.
-    pub(crate) async fn commit(
-        &self,
-        table_path: &ObjectPath,
-        run_id: &str,
-        rows: u64,
-        files: Vec<String>,
-    ) -> Result<()> {
+    /// Steps (2) and (3) of publishing: the manifest listing its files,
+    /// then the removal of every file it does not list.
+    pub(crate) async fn commit(&self, table_path: &ObjectPath, manifest: Marker) -> Result<()> {
         // (2) The manifest, in one PUT: the switch readers follow.
-        let manifest = Manifest {
-            run_id: run_id.to_string(),
-            rows,
-            files: files.clone(),
-        };
+        let files = manifest.files.clone();
         self.store
             .put(
                 &table_path.clone().join(SUCCESS_MARKER),

@@ -153,6 +153,7 @@ async fn rankings_are_byte_identical_across_runs() {
         out: data.path().to_path_buf(),
         dirty_rate: 0.0,
         end_date: as_of("2026-10-31"),
+        daily: false,
     })
     .unwrap();
     let a = tempfile::tempdir().unwrap();

@@ -268,6 +268,7 @@ async fn an_older_night_reruns_with_every_data_test_passing() {
         out: data.path().to_path_buf(),
         dirty_rate: 0.01,
         end_date: as_of("2026-10-31"),
+        daily: false,
     })
     .unwrap();
     // Warn-severity tests count dirty rows by design; an older night may

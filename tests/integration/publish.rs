@@ -120,6 +120,8 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
         select: vec![],
         layer: None,
         arguments: vec![],
+        full_refresh: false,
+        retry: false,
     })
     .await
     .unwrap_err();
@@ -147,6 +149,7 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         out: data.path().to_path_buf(),
         dirty_rate: 0.0,
         end_date: as_of("2026-10-31"),
+        daily: false,
     })
     .unwrap();
     let medallion_run = || {

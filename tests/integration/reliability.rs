@@ -568,6 +568,7 @@ fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
         out: data.path().to_path_buf(),
         dirty_rate: 0.0,
         end_date: as_of(AS_OF),
+        daily: false,
     })
     .unwrap();
     for (signal, code, name) in [

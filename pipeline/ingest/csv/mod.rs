@@ -22,8 +22,8 @@ mod record;
 use record::{field_text, is_blank, raw_values};
 
 use super::cells::parse_cell;
-use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink};
-use super::files::{IngestOptions, IngestReport, InputFile};
+use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink, ensure_a_part};
+use super::files::{FileCounts, IngestOptions, IngestReport, InputFile};
 use super::sources::{Format, Source, quarantine_schema};
 use crate::error::{Error, Result};
 
@@ -53,30 +53,43 @@ impl<R: std::io::Read> std::io::Read for CrAsLf<R> {
     }
 }
 
-/// Reads every file of `source` into `bronze_dir` (typed rows) and
-/// `quarantine_dir` (unusable rows), both single Parquet files under staging.
+/// Reads `files` of `source` into `bronze_dir` (typed rows) and
+/// `quarantine_dir` (unusable rows), both under staging: each file into its
+/// own part, `<part>.parquet` with the name `parts` gives it, so that a
+/// later run can keep the parts of files that did not change. A part with
+/// no rows is not written; a folder left with none gets an empty one.
 pub fn ingest_source(
     source: &Source,
     files: &[InputFile],
+    parts: &[String],
     bronze_dir: &Path,
     quarantine_dir: &Path,
     opts: &IngestOptions,
 ) -> Result<IngestReport> {
-    let mut bronze =
-        TableSink::create(bronze_dir, source.bronze_schema(), &opts.writer_properties)?;
-    let mut quarantine =
-        TableSink::create(quarantine_dir, quarantine_schema(), &opts.writer_properties)?;
+    let props = &opts.writer_properties;
     let mut state = IngestState::new(source, opts)?;
-    for file in files {
+    for (file, part) in files.iter().zip(parts) {
+        let part = crate::storage::marker::part_name(part);
+        let mut bronze = TableSink::create(&bronze_dir.join(&part), source.bronze_schema(), props)?;
+        let mut quarantine =
+            TableSink::create(&quarantine_dir.join(&part), quarantine_schema(), props)?;
+        let before = state.report.clone();
         state.read_file(file, &mut bronze, &mut quarantine)?;
+        state.flush(&mut bronze, &mut quarantine)?;
+        bronze.close(false)?;
+        quarantine.close(false)?;
         state.report.files += 1;
+        state.report.per_file.push(FileCounts {
+            rows: state.report.rows - before.rows,
+            quarantined: state.report.quarantined - before.quarantined,
+            quarantined_lines: state.report.quarantined_lines - before.quarantined_lines,
+        });
     }
-    state.flush(&mut bronze, &mut quarantine)?;
+    ensure_a_part(bronze_dir, source.bronze_schema(), props)?;
+    ensure_a_part(quarantine_dir, quarantine_schema(), props)?;
     if let Some(keys) = state.keys.take() {
         state.report.duplicate_keys = keys.repeated();
     }
-    bronze.close()?;
-    quarantine.close()?;
     Ok(state.report)
 }
 

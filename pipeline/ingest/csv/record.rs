@@ -7,6 +7,7 @@ use csv::ByteRecord;
 /// is the whole record when it is valid UTF-8: fields split at ASCII bytes,
 /// so its field ranges fall on character boundaries and slicing it needs no
 /// check. Only a record that failed that check is checked field by field.
+#[inline]
 pub fn field_text<'r>(
     record: &'r ByteRecord,
     text: Option<&'r str>,

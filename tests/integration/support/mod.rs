@@ -57,6 +57,8 @@ pub async fn run_selected(
         select: select.iter().map(|s| s.to_string()).collect(),
         layer,
         arguments: vec!["test".into()],
+        full_refresh: false,
+        retry: false,
     })
     .await
 }
