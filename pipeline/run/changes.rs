@@ -81,9 +81,10 @@ pub async fn plan_source(
     let (bronze, quarantine) = if run.full_refresh {
         (None, None)
     } else {
+        // A marker that cannot be read keeps nothing: every file is read.
         (
-            run.root.marker("bronze", table).await?,
-            run.root.marker("_quarantine", source).await?,
+            run.root.marker("bronze", table).await.ok().flatten(),
+            run.root.marker("_quarantine", source).await.ok().flatten(),
         )
     };
     let mut fingerprint = Digest::new("bronze");

@@ -136,7 +136,14 @@ impl Run {
     async fn load_versions(&self, dag: &Dag) -> Result<()> {
         let mut versions = HashMap::new();
         for model in dag.ordered() {
-            let marker = self.root.marker(model.layer.as_str(), &model.name).await?;
+            // A marker that cannot be read gives an unknown version: rebuild.
+            let marker = match self.root.marker(model.layer.as_str(), &model.name).await {
+                Ok(marker) => marker,
+                Err(e) => {
+                    tracing::warn!(model = %model.name, error = %e, "Published marker unreadable; the model is rebuilt.");
+                    None
+                }
+            };
             versions.insert(model.name.clone(), marker.and_then(|m| m.fingerprint));
         }
         *self.versions_lock() = versions;

@@ -87,7 +87,7 @@ impl Marker {
     pub fn parse(bytes: &[u8], what: &str) -> Result<Marker> {
         serde_json::from_slice(bytes).map_err(|e| {
             Error::Input(format!(
-                "{what}: not a medallion marker ({e}); re-run the model to republish it"
+                "{what}: not a medallion marker ({e}); re-run the model with --full-refresh to republish it"
             ))
         })
     }

@@ -166,7 +166,7 @@ impl Root {
         };
         Err(self.damage(layer, table).unwrap_or_else(|| {
             format!(
-                "table {table} cannot be read ({}); re-run `medallion run --select {table}` to republish it",
+                "table {table} cannot be read ({}); re-run `medallion run --select {table} --full-refresh` to republish it",
                 crate::error::error_chain(&error)
             )
         }))
@@ -179,7 +179,7 @@ impl Root {
         let (file, why) = local::unreadable_parquet(&l.table_dir(layer, table))?;
         Some(format!(
             "table {table} cannot be read: {} is not a readable Parquet file ({why}); \
-             re-run `medallion run --select {table}` to republish it",
+             re-run `medallion run --select {table} --full-refresh` to republish it",
             file.display()
         ))
     }

@@ -124,7 +124,7 @@ impl ObjectRoot {
                 let bytes = r.bytes().await?;
                 let manifest = serde_json::from_slice::<Marker>(&bytes).map_err(|e| {
                     Error::Input(format!(
-                        "{}: not a medallion manifest ({e}); re-run the model to republish it",
+                        "{}: not a medallion manifest ({e}); re-run the model with --full-refresh to republish it",
                         self.object_url(&path)
                     ))
                 })?;

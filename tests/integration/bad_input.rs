@@ -1,6 +1,7 @@
 //! Bad input never panics: each case gives a clear error naming the file (and
 //! column) or quarantines the row, as docs/models.md §1.1 says.
 
+use medallion::ingest::files::FileCounts;
 use medallion::ingest::{self, IngestOptions, IngestReport};
 use medallion::run::Status;
 
@@ -37,11 +38,17 @@ fn ingest_bytes(
     let result = ingest::ingest_source(
         &source,
         &files,
+        &part_names(files.len()),
         &dir.path().join("bronze"),
         &dir.path().join("quarantine"),
         &options(),
     );
     (result, dir)
+}
+
+/// One part per file: `part-00000.parquet`, `part-00001.parquet`, …
+fn part_names(files: usize) -> Vec<String> {
+    (0..files).map(|i| format!("part-{i:05}")).collect()
 }
 
 fn message(result: Result<IngestReport, medallion::Error>) -> String {
@@ -70,10 +77,13 @@ fn header_only_file_gives_zero_rows() {
             quarantined_lines: 0,
             damaged: None,
             duplicate_keys: 0,
+            per_file: vec![FileCounts::default()],
         }
     );
+    // The file's part got no rows; the table still has one (empty) file.
+    assert!(!dir.path().join("bronze/part-00000.parquet").exists());
     assert!(
-        dir.path().join("bronze/part-00000.parquet").exists(),
+        dir.path().join("bronze/empty.parquet").exists(),
         "an empty table is still a table"
     );
 }
@@ -109,6 +119,11 @@ fn invalid_utf8_in_a_row_is_quarantined_and_in_the_header_is_an_error() {
             quarantined_lines: 1,
             damaged: None,
             duplicate_keys: 0,
+            per_file: vec![FileCounts {
+                rows: 1,
+                quarantined: 1,
+                quarantined_lines: 1,
+            }],
         }
     );
     let (result, _dir) = ingest_bytes(
@@ -143,6 +158,7 @@ fn too_many_bad_rows_fail_the_source() {
         quarantined_lines: 6,
         damaged: None,
         duplicate_keys: 0,
+        per_file: Vec::new(),
     };
     let err = report.check_bad_fraction("orders", 0.05).unwrap_err();
     assert!(err.to_string().contains("6 of 100 lines"), "{err}");
@@ -153,6 +169,7 @@ fn too_many_bad_rows_fail_the_source() {
         quarantined_lines: 5,
         damaged: None,
         duplicate_keys: 0,
+        per_file: Vec::new(),
     };
     report.check_bad_fraction("orders", 0.05).unwrap();
 }
@@ -186,6 +203,7 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
     let report = ingest::ingest_source(
         &source,
         &files,
+        &part_names(files.len()),
         &dir.path().join("b"),
         &dir.path().join("q"),
         &options(),
@@ -200,6 +218,16 @@ fn a_folder_of_daily_files_is_read_in_name_order() {
             quarantined_lines: 0,
             damaged: None,
             duplicate_keys: 0,
+            per_file: vec![
+                FileCounts {
+                    rows: 2,
+                    ..FileCounts::default()
+                },
+                FileCounts {
+                    rows: 1,
+                    ..FileCounts::default()
+                },
+            ],
         }
     );
 }

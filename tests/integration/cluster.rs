@@ -243,7 +243,13 @@ async fn the_cluster_publishes_what_the_local_engine_does_and_survives_a_lost_ex
         .medallion(
             &[
                 &on_cluster[..],
-                &["--quiet", "--cluster-query-timeout-seconds", "60"],
+                // A full refresh: the tables are current, a plain re-run builds nothing.
+                &[
+                    "--quiet",
+                    "--full-refresh",
+                    "--cluster-query-timeout-seconds",
+                    "60",
+                ],
             ]
             .concat(),
         )

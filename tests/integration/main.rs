@@ -9,6 +9,7 @@ mod deploy;
 mod engagement;
 mod fetch;
 mod golden;
+mod nightly;
 mod onboarding;
 mod operations;
 mod publish;

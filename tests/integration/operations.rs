@@ -144,7 +144,7 @@ async fn selection_runs_exactly_what_was_asked() {
         names(&full).into_iter().map(|n| (n, 1e6)).collect();
     std::fs::write(&durations, serde_json::to_vec(&planted).unwrap()).unwrap();
 
-    let one = run_selected(cfg(), "2026-10-31", &["gold_sales_daily"], None)
+    let one = run_selected_in_full(cfg(), "2026-10-31", &["gold_sales_daily"])
         .await
         .unwrap();
     assert_eq!(names(&one), ["gold_sales_daily"]);
@@ -196,7 +196,7 @@ async fn selection_runs_exactly_what_was_asked() {
         silver
             .models
             .iter()
-            .all(|m| m.layer == Layer::Silver && m.status == Status::Success)
+            .all(|m| m.layer == Layer::Silver && m.status.is_current())
     );
     let dag = medallion::models::load_dag(&cfg()).unwrap();
     assert_eq!(silver.models.len(), dag.by_layer()[&Layer::Silver].len());

@@ -63,6 +63,25 @@ pub async fn run_selected(
     .await
 }
 
+/// `run_selected` with `--full-refresh`: build the selection even where
+/// nothing changed.
+pub async fn run_selected_in_full(
+    config: Config,
+    date: &str,
+    select: &[&str],
+) -> medallion::Result<RunResults> {
+    run::run(RunRequest {
+        config,
+        as_of: as_of(date),
+        select: select.iter().map(|s| s.to_string()).collect(),
+        layer: None,
+        arguments: vec!["test".into()],
+        full_refresh: true,
+        retry: false,
+    })
+    .await
+}
+
 /// Rows of every gold table, keyed by table, for whole-layer comparisons.
 pub async fn gold_contents(output: &Path) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
@@ -160,7 +179,14 @@ pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&st
 /// Column names and types stored in a published table's first Parquet file
 /// (the Arrow schema BI readers such as pyarrow and Polars see), as `name: Type` lines.
 pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String> {
-    let path = output.join(layer).join(table).join("part-00000.parquet");
+    let dir = output.join(layer).join(table);
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    parts.sort();
+    let path = parts.first().expect("a Parquet part").clone();
     let file = std::fs::File::open(&path).unwrap();
     let builder =
         datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
