@@ -60,6 +60,8 @@ pub enum Command {
     Init(InitArgs),
     /// Run ad-hoc SQL over the published tables of an output root.
     Query(QueryArgs),
+    /// Write a static HTML site of the project: graph, models, last run, experiments.
+    Docs(DocsArgs),
     /// Serve as a Ballista scheduler with medallion's SQL functions (build feature `distributed`).
     Scheduler(SchedulerArgs),
     /// Serve as a Ballista executor with medallion's SQL functions (build feature `distributed`).
@@ -286,6 +288,16 @@ pub struct GenerateArgs {
     /// file per day (`orders/2026-10-31.csv`), as nightly exports arrive.
     #[arg(long)]
     pub daily: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DocsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Folder to write the site into [default: `_docs` under a local output root].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

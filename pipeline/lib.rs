@@ -21,6 +21,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod fetch;

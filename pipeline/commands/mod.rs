@@ -2,6 +2,7 @@
 //! validated config (`flags`), call the library, print results to stdout.
 //! Logs go to stderr.
 
+pub mod docs;
 pub mod fetch;
 pub mod flags;
 pub mod generate;
@@ -33,6 +34,7 @@ pub async fn dispatch(cli: Cli) -> Result<()> {
             stoppable(fetch::fetch_amplitude(args)).await
         }
         Command::Query(args) => stoppable(query::query(args)).await,
+        Command::Docs(args) => stoppable(docs::docs(args)).await,
         Command::Scheduler(args) => cluster::serve_scheduler(args).await,
         Command::Executor(args) => cluster::serve_executor(args).await,
     }

@@ -26,6 +26,9 @@ pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
     let started = Instant::now();
     tracing::info!(model = %model.name, layer = %model.layer, "Model started.");
     let mut result = ModelResult::new(&model, Status::Success);
+    result.started_seconds = (chrono::Utc::now() - run.started)
+        .to_std()
+        .map_or(0.0, |d| d.as_secs_f64());
     let outcome = match &model.kind {
         ModelKind::Source(source) => build_source(&run, &model, source, &mut result).await,
         ModelKind::Amplitude(table) => build_amplitude(&run, &model, *table, &mut result).await,

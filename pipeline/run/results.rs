@@ -65,6 +65,9 @@ pub struct ModelResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicates_dropped: Option<u64>,
     pub duration_seconds: f64,
+    /// When the model started, in seconds after the run started (the
+    /// timeline of `medallion docs`).
+    pub started_seconds: f64,
     /// Why a skipped model was skipped: `unchanged` or `upstream failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<&'static str>,
@@ -96,6 +99,7 @@ impl ModelResult {
             quarantined_rows: 0,
             duplicates_dropped: None,
             duration_seconds: 0.0,
+            started_seconds: 0.0,
             skipped: None,
             build: None,
             files: None,

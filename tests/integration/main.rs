@@ -6,6 +6,7 @@ mod bad_input;
 #[cfg(feature = "distributed")]
 mod cluster;
 mod deploy;
+mod docs;
 mod engagement;
 mod fetch;
 mod golden;
