@@ -43,6 +43,9 @@ impl Digest {
 /// version is unknown (never published, or by a version without
 /// fingerprints), which means: build it.
 pub fn sql_model(run: &Run, model: &Model, sql: &str) -> Option<String> {
+    if is_volatile(sql) {
+        return None;
+    }
     let mut digest = Digest::new("sql");
     let tests = format!("{:?}", model.tests);
     digest
@@ -64,6 +67,21 @@ pub fn sql_model(run: &Run, model: &Model, sql: &str) -> Option<String> {
     Some(digest.finish())
 }
 
+/// SQL whose result changes from run to run with the same inputs (the
+/// clock, randomness): such a model is always built.
+fn is_volatile(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    [
+        "now()",
+        "current_date",
+        "current_time",
+        "random()",
+        "uuid()",
+    ]
+    .iter()
+    .any(|f| sql.contains(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +94,14 @@ mod tests {
         assert_eq!(ab_c, Digest::new("t").add(b"ab").add(b"c").finish());
         assert_ne!(ab_c, Digest::new("u").add(b"ab").add(b"c").finish());
         assert_eq!(ab_c.len(), 32);
+    }
+
+    #[test]
+    fn the_clock_and_randomness_make_a_model_volatile() {
+        assert!(is_volatile("select NOW() as t"));
+        assert!(is_volatile("select * from t where d <= current_date"));
+        assert!(!is_volatile(
+            "select utc_date(ts) from t where d <= as_of_date()"
+        ));
     }
 }
