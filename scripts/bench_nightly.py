@@ -12,26 +12,13 @@ and the models the nightly run built.
 
 import argparse
 import json
-import os
 import pathlib
 import shutil
-import subprocess
 import sys
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from bench import timed  # wall seconds and peak RSS of one process
+
 DAILY = ["orders", "order_items", "events", "usage_logs", "bt_users_transactions"]
-
-
-def timed(cmd):
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.stderr.write(proc.stderr.read().decode(errors="replace")[-3000:])
-        raise SystemExit(f"failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss // 1024
 
 
 def hold_back(data, held):
