@@ -27,6 +27,8 @@ pub fn enable(enabled: bool) {
 pub struct RunProgress {
     bar: Option<ProgressBar>,
     running: Mutex<Vec<String>>,
+    /// Models skipped because nothing they are built from changed.
+    unchanged: std::sync::atomic::AtomicUsize,
 }
 
 impl RunProgress {
@@ -35,6 +37,7 @@ impl RunProgress {
             return RunProgress {
                 bar: None,
                 running: Mutex::new(Vec::new()),
+                unchanged: Default::default(),
             };
         }
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
@@ -50,6 +53,7 @@ impl RunProgress {
         RunProgress {
             bar: Some(bar),
             running: Mutex::new(Vec::new()),
+            unchanged: Default::default(),
         }
     }
 
@@ -60,13 +64,24 @@ impl RunProgress {
         }
     }
 
-    pub fn model_finished(&self, name: &str, rows: u64) {
+    /// A model is done; `unchanged` when it was skipped as unchanged.
+    pub fn model_finished(&self, name: &str, rows: u64, unchanged: bool) {
+        use std::sync::atomic::Ordering;
+        if unchanged {
+            self.unchanged.fetch_add(1, Ordering::Relaxed);
+        }
         if let (Some(bar), Ok(mut running)) = (&self.bar, self.running.lock()) {
             running.retain(|n| n != name);
             bar.inc(1);
+            let last = if unchanged {
+                "unchanged".to_string()
+            } else {
+                format!("{rows} rows")
+            };
             bar.set_message(format!(
-                "{} (last: {name}, {rows} rows)",
-                running.join(", ")
+                "{} (last: {name}, {last}; {} unchanged)",
+                running.join(", "),
+                self.unchanged.load(Ordering::Relaxed)
             ));
         }
     }

@@ -185,13 +185,19 @@ impl RunResults {
         for m in &self.models {
             let warned = m.tests.iter().any(|t| t.status != audit::TestStatus::Pass);
             let status = match m.status {
-                Status::Success if warned => "success (test warnings)",
-                Status::Success => "success",
-                Status::Error if m.tests_failed => "TESTS FAILED",
-                Status::Error => "ERROR",
-                Status::Skipped => "skipped",
-                Status::Unchanged => "unchanged",
-                Status::Cancelled => "cancelled",
+                Status::Success if warned => "success (test warnings)".to_string(),
+                Status::Success => match (m.build, m.files) {
+                    (Some(Build::Incremental), Some(f)) => format!(
+                        "success: {} new, {} changed, {} removed files",
+                        f.new, f.changed, f.removed
+                    ),
+                    _ => "success".to_string(),
+                },
+                Status::Error if m.tests_failed => "TESTS FAILED".to_string(),
+                Status::Error => "ERROR".to_string(),
+                Status::Skipped => "skipped".to_string(),
+                Status::Unchanged => "unchanged".to_string(),
+                Status::Cancelled => "cancelled".to_string(),
             };
             out.push_str(&format!(
                 "{:<width$}  {:>12}  {:>11}  {:>8.2}  {status}\n",

@@ -70,7 +70,7 @@ where
                 tracing::warn!(model = %model.name, upstream = %bad, "Model skipped because an upstream model did not succeed.");
                 status.insert(model.name.clone(), Status::Skipped);
                 results.insert(model.name.clone(), skipped(model, bad));
-                progress.model_finished(&model.name, 0);
+                progress.model_finished(&model.name, 0, false);
                 pending.remove(i);
                 continue;
             }
@@ -111,7 +111,7 @@ where
         match next {
             Some(Err(join_error)) if join_error.is_cancelled() => {
                 if let Some(model) = names.get(&join_error.id()).copied() {
-                    progress.model_finished(&model.name, 0);
+                    progress.model_finished(&model.name, 0, false);
                     status.insert(model.name.clone(), Status::Cancelled);
                     results.insert(
                         model.name.clone(),
@@ -120,7 +120,11 @@ where
                 }
             }
             Some(Ok((_, result))) => {
-                progress.model_finished(&result.name, result.rows_written);
+                progress.model_finished(
+                    &result.name,
+                    result.rows_written,
+                    result.status == Status::Unchanged,
+                );
                 status.insert(result.name.clone(), result.status);
                 results.insert(result.name.clone(), result);
             }
@@ -131,7 +135,7 @@ where
                     continue;
                 };
                 tracing::error!(model = %model.name, error = %join_error, "A model task failed unexpectedly.");
-                progress.model_finished(&model.name, 0);
+                progress.model_finished(&model.name, 0, false);
                 let mut result = ModelResult::new(model, Status::Error);
                 result.error = Some(format!(
                     "internal error: the model's task failed: {join_error}"
