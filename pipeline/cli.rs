@@ -178,6 +178,11 @@ pub struct RunArgs {
     /// Run folders kept under _runs/ (the newest); 0 = all [config `keep_runs`].
     #[arg(long, env = "MEDALLION_KEEP_RUNS")]
     pub keep_runs: Option<usize>,
+
+    /// Storage of silver and gold tables: `parquet` (folders of Parquet files) or `delta`
+    /// (Delta Lake tables with versions) [config `table_format`].
+    #[arg(long, value_enum, env = "MEDALLION_TABLE_FORMAT")]
+    pub table_format: Option<crate::config::TableFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,6 +360,11 @@ pub struct QueryArgs {
     /// Result format on stdout.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
+
+    /// Read Delta tables at an earlier version (time travel): `N` for every Delta table
+    /// the query reads, `TABLE=N` for one; repeatable.
+    #[arg(long = "version", value_name = "[TABLE=]N")]
+    pub versions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -41,6 +41,14 @@ fn init_logging(cli: &Cli) {
         (false, 1) => "debug,datafusion=info",
         _ => "trace",
     };
+    // delta-rs reports every snapshot it loads at info: only its warnings
+    // matter to a medallion user, unless asked for with -vv or MEDALLION_LOG.
+    let default = match cli.verbose {
+        0 | 1 => {
+            format!("{default},deltalake_core=warn,buoyant_kernel=warn,buoyant_kernel_engine=warn")
+        }
+        _ => default.to_string(),
+    };
     let filter =
         EnvFilter::try_from_env("MEDALLION_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal;

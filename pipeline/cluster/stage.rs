@@ -69,7 +69,7 @@ impl ObjectRoot {
             rows,
             files,
             fingerprint,
-            inputs: Vec::new(),
+            ..Marker::default()
         };
         self.commit(&table_path, manifest).await?;
         self.discard_staged(run_id, layer, table).await

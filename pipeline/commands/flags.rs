@@ -40,6 +40,9 @@ pub fn run_config(args: &RunArgs) -> Result<Config> {
         keep_runs,
     );
     config.allow_shrink |= args.allow_shrink;
+    if let Some(format) = args.table_format {
+        config.table_format = crate::config::TableFormats::all(format);
+    }
     if let Some(url) = &args.scheduler {
         config.scheduler = Some(url.clone());
     }

@@ -27,6 +27,7 @@ pub async fn query(args: QueryArgs) -> Result<()> {
             config.output.display()
         )));
     }
+    time_travel(&ctx, &root, &args.versions, &args.sql).await?;
     // Only reads: `query` must never write files or register paths.
     let explain = |e: &dyn std::fmt::Display| {
         // A table left out, or a file that broke mid-query: say which.
@@ -121,6 +122,73 @@ pub async fn register_published(
         }
     }
     Ok((names, damaged))
+}
+
+/// `--version [TABLE=]N`: re-register Delta tables at an earlier version.
+/// A bare `N` applies to every Delta table the SQL names.
+async fn time_travel(
+    ctx: &SessionContext,
+    root: &Root,
+    versions: &[String],
+    sql: &str,
+) -> Result<()> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    // (layer, table, is a Delta table) of every published model table.
+    let mut published = Vec::new();
+    for layer in [Layer::Silver, Layer::Gold] {
+        for table in root.published_tables(layer.as_str()).await? {
+            let marker = root.marker(layer.as_str(), &table).await?;
+            let delta = marker.is_some_and(|m| m.delta_version.is_some());
+            published.push((layer, table, delta));
+        }
+    }
+    let layer_of = |name: &str| {
+        published
+            .iter()
+            .find(|(_, t, _)| t == name)
+            .map(|(layer, _, _)| *layer)
+    };
+    let sql = sql.to_ascii_lowercase();
+    for spec in versions {
+        let bad = || {
+            Error::Config(format!(
+                "--version {spec}: expected N or TABLE=N, a Delta table version (0 is the first)"
+            ))
+        };
+        let (tables, number) = match spec.split_once('=') {
+            Some((table, n)) => {
+                let table = table.trim().to_string();
+                let layer = layer_of(&table).ok_or_else(|| {
+                    Error::Input(format!(
+                        "--version {spec}: no published silver or gold table `{table}`"
+                    ))
+                })?;
+                (vec![(layer, table)], n)
+            }
+            None => {
+                let named: Vec<(Layer, String)> = published
+                    .iter()
+                    .filter(|(_, t, delta)| *delta && sql.contains(t.as_str()))
+                    .map(|(layer, t, _)| (*layer, t.clone()))
+                    .collect();
+                if named.is_empty() {
+                    return Err(Error::Input(format!(
+                        "--version {spec}: the query reads no Delta table \
+                         (publish with table_format = \"delta\" to keep versions)"
+                    )));
+                }
+                (named, spec.as_str())
+            }
+        };
+        let version: u64 = number.trim().parse().map_err(|_| bad())?;
+        for (layer, table) in tables {
+            root.register_version(ctx, &table, layer.as_str(), &table, version)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Every damaged file of a local root's published tables, as messages.

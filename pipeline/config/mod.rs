@@ -13,7 +13,12 @@ use serde::{Deserialize, Serialize};
 
 pub mod amplitude;
 pub mod arms;
+mod cluster;
+mod format;
 mod paths;
+
+pub use cluster::scheduler_address;
+pub use format::{TableFormat, TableFormats};
 
 use crate::error::{Error, Result};
 
@@ -85,6 +90,9 @@ pub struct Config {
     /// Run folders kept under `_runs/` (the newest ones); older ones are
     /// removed after each run. 0 = keep all.
     pub keep_runs: usize,
+    /// Storage of silver and gold tables: `parquet` or `delta` (Delta Lake),
+    /// for both layers or per layer, `{ silver = "…", gold = "…" }`.
+    pub table_format: TableFormats,
     /// Business variables used by the SQL models (docs/models.md).
     pub variables: Variables,
     /// `medallion fetch amplitude` settings and experiments.
@@ -113,6 +121,7 @@ impl Default for Config {
             cluster_query_timeout_seconds: 3600,
             lock_timeout_seconds: 600,
             keep_runs: 100,
+            table_format: TableFormats::default(),
             variables: Variables::default(),
             amplitude: Default::default(),
         }
@@ -446,54 +455,8 @@ impl Config {
         if self.engine == Engine::Ballista {
             self.validate_cluster()?;
         }
-        Ok(())
+        self.validate_table_format()
     }
-
-    /// `engine = "ballista"`: the build, the scheduler URL and an output the
-    /// executors can reach.
-    fn validate_cluster(&self) -> Result<()> {
-        if !cfg!(feature = "distributed") {
-            return Err(Error::Config(
-                "engine `ballista` needs a medallion built with the `distributed` feature: \
-                 cargo build --release (the feature is on by default)"
-                    .into(),
-            ));
-        }
-        let scheduler = self.scheduler.as_deref().ok_or_else(|| {
-            Error::Config(
-                "engine `ballista` needs a scheduler: --scheduler df://host:50050 \
-                 (config `scheduler`, env MEDALLION_SCHEDULER)"
-                    .into(),
-            )
-        })?;
-        scheduler_address(scheduler)?;
-        if crate::storage::parse_location(&self.output)?.is_none() {
-            return Err(Error::Config(format!(
-                "engine `ballista` writes through the object store, and the executors cannot \
-                 see this machine's disk: --output {} must be an s3://bucket/prefix",
-                self.output.display()
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Host and port of a scheduler URL `df://host[:port]` (port 50050 when left out).
-pub fn scheduler_address(url: &str) -> Result<(String, u16)> {
-    let bad = |why: &str| {
-        Error::Config(format!(
-            "scheduler `{url}`: {why}; expected df://host:port, e.g. df://localhost:50050"
-        ))
-    };
-    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
-    if parsed.scheme() != "df" {
-        return Err(bad(&format!("scheme `{}` is not df", parsed.scheme())));
-    }
-    let host = parsed
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host"))?;
-    Ok((host.to_string(), parsed.port().unwrap_or(50050)))
 }
 
 #[cfg(test)]

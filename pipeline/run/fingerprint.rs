@@ -1,5 +1,5 @@
 //! What a table version is built from, as one digest (its fingerprint):
-//! the binary, the model's SQL after macros, its data tests, the business
+//! the binary, the model's SQL after macros, its storage format, its data tests, the business
 //! variables, the as-of date when the SQL reads it, and the fingerprint of
 //! every table it reads. A model whose fingerprint equals the one in its
 //! published marker would publish the same rows, so a run skips it
@@ -48,8 +48,11 @@ pub fn sql_model(run: &Run, model: &Model, sql: &str) -> Option<String> {
     }
     let mut digest = Digest::new("sql");
     let tests = format!("{:?}", model.tests);
+    // The storage format too: switching it must republish the table.
+    let format = run.config.table_format.of(model.layer.as_str());
     digest
         .add(model.name.as_bytes())
+        .add(format.as_str().as_bytes())
         .add(sql.as_bytes())
         .add(tests.as_bytes());
     let variables = format!(

@@ -96,6 +96,15 @@ pub async fn publish(
         });
     }
     match staged {
+        #[cfg(feature = "delta")]
+        Staged::Local(stage)
+            if run.config.table_format.of(layer) == crate::config::TableFormat::Delta =>
+        {
+            let properties = crate::parquet::writer_properties(&run.config, model.layer)?;
+            run.root
+                .publish_delta(&run.ctx, stage, layer, name, &properties)
+                .await?
+        }
         Staged::Local(stage) => run.root.publish(stage, layer, name).await?,
         Staged::Cluster { root, .. } => {
             root.publish_staged(

@@ -23,6 +23,10 @@ pub struct Marker {
     /// input versions); two versions with one fingerprint hold the same rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// A Delta table's version (`table_format = "delta"`): its data files
+    /// are the ones that version of `_delta_log/` lists, not `files`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
     /// Bronze and quarantine tables: the input files the version holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputPart>,

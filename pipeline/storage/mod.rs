@@ -9,6 +9,8 @@
 //! stores have no directory rename, so they publish data files under unique
 //! names and then one small `_SUCCESS` manifest (`object.rs`).
 
+#[cfg(feature = "delta")]
+pub mod delta;
 pub mod local;
 pub mod location;
 pub mod lock;
@@ -128,6 +130,111 @@ impl Root {
         }
     }
 
+    /// Publish the staged local folder `staged` as a new version of the
+    /// Delta table `<layer>/<table>` (`delta.rs`): one commit, then the
+    /// `_SUCCESS` marker naming its version. A Parquet version published
+    /// there before (the format changed) is removed first; a run killed
+    /// just then leaves no table, and the next run builds it.
+    #[cfg(feature = "delta")]
+    pub async fn publish_delta(
+        &self,
+        ctx: &SessionContext,
+        staged: &Path,
+        layer: &str,
+        table: &str,
+        properties: &datafusion::parquet::file::properties::WriterProperties,
+    ) -> Result<()> {
+        let marker_path = staged.join(SUCCESS_MARKER);
+        let staged_marker = Marker::parse(
+            &std::fs::read(&marker_path)
+                .map_err(|e| Error::io("cannot read marker", &marker_path, e))?,
+            &marker_path.display().to_string(),
+        )?;
+        if let Some(previous) = self.marker(layer, table).await?
+            && previous.delta_version.is_none()
+        {
+            self.remove_folder(&format!("{layer}/{table}")).await?;
+        }
+        if let Root::Local(l) = self {
+            // delta-rs opens a local table only where its folder exists.
+            let dir = l.table_dir(layer, table);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io("cannot create table folder", &dir, e))?;
+        }
+        let location = self.delta_location(layer, table)?;
+        let committed =
+            delta::commit(ctx, staged, &location, &staged_marker.run_id, properties).await?;
+        let marker = Marker {
+            files: Vec::new(),
+            delta_version: Some(committed.version),
+            ..staged_marker
+        };
+        self.write_file(
+            &format!("{layer}/{table}/{SUCCESS_MARKER}"),
+            serde_json::to_vec_pretty(&marker)?,
+        )
+        .await?;
+        let _ = std::fs::remove_dir_all(staged);
+        Ok(())
+    }
+
+    /// The URL and store of the Delta table `<layer>/<table>`.
+    #[cfg(feature = "delta")]
+    pub fn delta_location(&self, layer: &str, table: &str) -> Result<delta::DeltaLocation> {
+        match self {
+            Root::Local(l) => {
+                let dir = std::path::absolute(l.table_dir(layer, table))
+                    .map_err(|e| Error::io("cannot resolve", &l.table_dir(layer, table), e))?;
+                let url = Url::from_directory_path(&dir).map_err(|()| {
+                    Error::Config(format!("{} cannot be written as a URL", dir.display()))
+                })?;
+                Ok(delta::DeltaLocation {
+                    url,
+                    store: Arc::new(object_store::local::LocalFileSystem::new()),
+                })
+            }
+            Root::Object(o) => Ok(delta::DeltaLocation {
+                url: Url::parse(&format!("{}/", o.object_url(&o.table_path(layer, table))))
+                    .map_err(|e| Error::Config(format!("table URL: {e}")))?,
+                store: o.store(),
+            }),
+        }
+    }
+
+    /// Register the Delta table `<layer>/<table>` at `version` (time
+    /// travel, `medallion query --version`) as `name`.
+    pub async fn register_version(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        layer: &str,
+        table: &str,
+        version: u64,
+    ) -> Result<()> {
+        let marker = self.marker(layer, table).await?;
+        if marker.as_ref().and_then(|m| m.delta_version).is_none() {
+            return Err(Error::Input(format!(
+                "table {table} is not a Delta table, so it has no versions to travel to; \
+                 publish it with table_format = \"delta\" first"
+            )));
+        }
+        #[cfg(feature = "delta")]
+        {
+            delta::register(
+                ctx,
+                name,
+                &self.delta_location(layer, table)?,
+                Some(version),
+            )
+            .await
+        }
+        #[cfg(not(feature = "delta"))]
+        {
+            let _ = (ctx, name, version);
+            Err(Error::Config(DELTA_FEATURE.into()))
+        }
+    }
+
     /// Has `<layer>/<table>` a published version?
     pub async fn is_published(&self, layer: &str, table: &str) -> Result<bool> {
         match self {
@@ -145,6 +252,27 @@ impl Root {
         layer: &str,
         table: &str,
     ) -> Result<()> {
+        // A Delta table's marker names the version to read.
+        if matches!(layer, "silver" | "gold")
+            && let Some(version) = self
+                .marker(layer, table)
+                .await?
+                .and_then(|m| m.delta_version)
+        {
+            #[cfg(feature = "delta")]
+            return delta::register(
+                ctx,
+                name,
+                &self.delta_location(layer, table)?,
+                Some(version),
+            )
+            .await;
+            #[cfg(not(feature = "delta"))]
+            {
+                let _ = version;
+                return Err(Error::Config(DELTA_FEATURE.into()));
+            }
+        }
         match self {
             Root::Local(l) => register_dir(ctx, name, &l.table_dir(layer, table)).await,
             Root::Object(o) => o.register(ctx, name, layer, table).await,
@@ -275,6 +403,11 @@ impl Root {
         }
     }
 }
+
+/// Why a build without the `delta` feature cannot read a Delta table.
+#[cfg(not(feature = "delta"))]
+const DELTA_FEATURE: &str = "this table is a Delta table, and this medallion was built without \
+     the `delta` feature: cargo build --release (the feature is on by default)";
 
 /// Register a local table folder (published or staged) under `name`.
 pub async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {

@@ -5,6 +5,8 @@ mod amplitude;
 mod bad_input;
 #[cfg(feature = "distributed")]
 mod cluster;
+#[cfg(feature = "delta")]
+mod delta;
 mod deploy;
 mod docs;
 mod engagement;

@@ -129,7 +129,13 @@ pub async fn table_rows(output: &Path, layer: &str, table: &str, sql: Option<&st
     let sql = sql
         .map(str::to_string)
         .unwrap_or_else(|| format!("select * from {table}"));
-    let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+    query_rows(&ctx, &sql).await
+}
+
+/// Rows of a query over the tables registered in `ctx`, in the form of
+/// [`table_rows`].
+pub async fn query_rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for batch in &batches {
