@@ -200,17 +200,8 @@ async fn a_blocked_delta_model_adds_no_version() {
 
 #[test]
 fn a_killed_delta_run_leaves_every_table_readable_at_its_marker_version() {
-    let data = tempfile::tempdir().unwrap();
+    let data = generated(0.03, 5, 0.0);
     let out = tempfile::tempdir().unwrap();
-    medallion::generate::generate(&medallion::generate::GenerateOptions {
-        scale: 0.03,
-        seed: 5,
-        out: data.path().to_path_buf(),
-        dirty_rate: 0.0,
-        end_date: as_of("2026-10-31"),
-        daily: false,
-    })
-    .unwrap();
     let medallion_run = |date: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
         cmd.current_dir(project_root())

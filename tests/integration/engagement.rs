@@ -146,16 +146,7 @@ async fn ranking_bits(output: &std::path::Path) -> Vec<u64> {
 
 #[tokio::test]
 async fn rankings_are_byte_identical_across_runs() {
-    let data = tempfile::tempdir().unwrap();
-    medallion::generate::generate(&medallion::generate::GenerateOptions {
-        scale: 0.01,
-        seed: 11,
-        out: data.path().to_path_buf(),
-        dirty_rate: 0.0,
-        end_date: as_of("2026-10-31"),
-        daily: false,
-    })
-    .unwrap();
+    let data = generated(0.01, 11, 0.0);
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let mut cfg_b = config(data.path(), b.path());

@@ -261,16 +261,7 @@ async fn re_running_an_old_as_of_date_reproduces_its_gold_tables() {
 /// so every data test of every model passes.
 #[tokio::test]
 async fn an_older_night_reruns_with_every_data_test_passing() {
-    let data = tempfile::tempdir().unwrap();
-    medallion::generate::generate(&medallion::generate::GenerateOptions {
-        scale: 0.1,
-        seed: 42,
-        out: data.path().to_path_buf(),
-        dirty_rate: 0.01,
-        end_date: as_of("2026-10-31"),
-        daily: false,
-    })
-    .unwrap();
+    let data = generated(0.1, 42, 0.01);
     // Warn-severity tests count dirty rows by design; an older night may
     // only fail those the last night fails too.
     let failing = |results: &medallion::run::RunResults| -> Vec<String> {

@@ -142,17 +142,8 @@ async fn a_second_run_fails_fast_naming_the_lock_holder() {
 
 #[test]
 fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
-    let data = tempfile::tempdir().unwrap();
+    let data = generated(0.03, 3, 0.0);
     let out = tempfile::tempdir().unwrap();
-    medallion::generate::generate(&medallion::generate::GenerateOptions {
-        scale: 0.03,
-        seed: 3,
-        out: data.path().to_path_buf(),
-        dirty_rate: 0.0,
-        end_date: as_of("2026-10-31"),
-        daily: false,
-    })
-    .unwrap();
     let medallion_run = || {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
         cmd.current_dir(project_root())

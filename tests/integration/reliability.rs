@@ -561,16 +561,7 @@ fn a_stale_lock_is_taken_over_and_a_live_one_is_not() {
 /// staging, records `cancelled`, exits 143 / 130; the next run succeeds.
 #[test]
 fn a_signal_mid_run_cancels_cleanly_and_the_next_run_succeeds() {
-    let data = tempfile::tempdir().unwrap();
-    medallion::generate::generate(&medallion::generate::GenerateOptions {
-        scale: 0.05,
-        seed: 11,
-        out: data.path().to_path_buf(),
-        dirty_rate: 0.0,
-        end_date: as_of(AS_OF),
-        daily: false,
-    })
-    .unwrap();
+    let data = generated(0.05, 11, 0.0);
     for (signal, code, name) in [
         (libc::SIGTERM, 143, "SIGTERM"),
         (libc::SIGINT, 130, "SIGINT"),

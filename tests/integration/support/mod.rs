@@ -98,6 +98,22 @@ pub async fn gold_contents(output: &Path) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// `medallion generate` data (one file per source) ending 2026-10-31, in a
+/// temporary folder.
+pub fn generated(scale: f64, seed: u64, dirty_rate: f64) -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    medallion::generate::generate(&medallion::generate::GenerateOptions {
+        scale,
+        seed,
+        out: data.path().to_path_buf(),
+        dirty_rate,
+        end_date: as_of("2026-10-31"),
+        daily: false,
+    })
+    .unwrap();
+    data
+}
+
 /// Copy every file under `from` to the same place under `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     for (rel, bytes) in snapshot(from) {
