@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datafusion::prelude::SessionContext;
 use medallion::config::{Config, TableFormat, TableFormats};
@@ -237,25 +237,13 @@ fn a_killed_delta_run_leaves_every_table_readable_at_its_marker_version() {
     }
 
     // A later as-of rebuilds silver and gold; kill it once it stages a silver table.
-    let mut child = medallion_run("2026-10-31").spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let child = medallion_run("2026-10-31").spawn().unwrap();
     let staging = out.path().join("_staging");
-    let staged_silver = || {
+    kill_when(child, Duration::from_secs(120), || {
         snapshot(&staging)
             .iter()
             .any(|(p, _)| p.components().any(|c| c.as_os_str() == "silver"))
-    };
-    while !staged_silver() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "the run ended before it was killed"
-    );
+    });
 
     // Every table reads at its marker's version; an unmarked newer commit
     // is a complete version, and the marker's version is still the old rows.

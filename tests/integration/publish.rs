@@ -173,21 +173,12 @@ fn a_killed_run_leaves_the_previous_tables_and_the_next_run_takes_over() {
         serde_json::from_slice(&std::fs::read(out.path().join("_runs/latest.json")).unwrap())
             .unwrap();
 
-    let mut child = medallion_run().spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let child = medallion_run().spawn().unwrap();
     let staging = out.path().join("_staging");
     // Kill as soon as the second run has staged a file of its own.
-    while snapshot(&staging).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "the run ended before it was killed: make the data larger"
-    );
+    kill_when(child, Duration::from_secs(60), || {
+        !snapshot(&staging).is_empty()
+    });
     let latest_run = |root: &Path| -> String {
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("_runs/latest.json")).unwrap())

@@ -114,6 +114,27 @@ pub fn generated(scale: f64, seed: u64, dirty_rate: f64) -> tempfile::TempDir {
     data
 }
 
+/// Kill `child` (SIGKILL) as soon as `ready()` holds, or after `within`;
+/// fails when the process had already ended, since then nothing was tested.
+pub fn kill_when(
+    mut child: std::process::Child,
+    within: std::time::Duration,
+    ready: impl Fn() -> bool,
+) {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = std::time::Instant::now() + within;
+    while !ready() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the run ended before it was killed: make the data larger"
+    );
+}
+
 /// Copy every file under `from` to the same place under `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     for (rel, bytes) in snapshot(from) {
