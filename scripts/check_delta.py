@@ -3,8 +3,9 @@ with the Python `deltalake` package and with Polars (`read_delta`).
 
 Usage:
     check_delta.py <delta-root> <earlier-parquet-root>
+    check_delta.py s3://bucket/prefix <earlier-parquet-root>   (AWS_* as for medallion)
 
-<delta-root> has had two runs with different as-of dates; <earlier-parquet-root>
+<delta-root> (a folder or an S3 prefix) has had two runs with different as-of dates; <earlier-parquet-root>
 holds a Parquet run with the first as-of date. For every gold table it checks:
 - deltalake and Polars read the version `_SUCCESS` names, with its row count;
 - the column types BI tools need (scripts/check_readers.py, type_problems);
@@ -35,31 +36,48 @@ def sorted_table(table: pa.Table) -> pl.DataFrame:
     return frame.sort(frame.columns, nulls_last=True)
 
 
-def check(root: pathlib.Path, earlier: pathlib.Path) -> list[str]:
-    tables = sorted(p for p in (root / "gold").iterdir() if (p / "_SUCCESS").exists())
-    if not tables:
-        return [f"no gold tables under {root}"]
+def gold_tables(root: str):
+    """(name, table location, storage options, `_SUCCESS` as JSON) of each gold table."""
+    if not root.startswith("s3://"):
+        for p in sorted((pathlib.Path(root) / "gold").iterdir()):
+            if (p / "_SUCCESS").exists():
+                yield p.name, str(p), None, json.loads((p / "_SUCCESS").read_text())
+        return
+    from pyarrow import fs
+
+    from check_readers import s3_access
+
+    s3, options = s3_access()
+    base = root.removeprefix("s3://").rstrip("/")
+    folders = [i for i in s3.get_file_info(fs.FileSelector(f"{base}/gold")) if i.type == fs.FileType.Directory]
+    for info in sorted(folders, key=lambda i: i.path):
+        with s3.open_input_stream(f"{info.path}/_SUCCESS") as f:
+            yield info.base_name, f"s3://{info.path}", options, json.loads(f.read())
+
+
+def check(root: str, earlier: pathlib.Path) -> list[str]:
     failures = []
     travelled = 0
-    for path in tables:
-        name = path.name
-        marker = json.loads((path / "_SUCCESS").read_text())
+    tables = 0
+    for name, path, options, marker in gold_tables(root):
+        tables += 1
         version = marker.get("delta_version")
         if version is None:
             failures.append(f"{name}: _SUCCESS names no Delta version")
             continue
-        delta = DeltaTable(str(path), version=version)
+        delta = DeltaTable(path, version=version, storage_options=options)
         current = delta.to_pyarrow_table()
-        frame = pl.read_delta(str(path), version=version)
+        frame = pl.read_delta(path, version=version, storage_options=options)
         counts = {"deltalake": current.num_rows, "polars": frame.height}
         failures += [f"{name}: {r} read {n} rows, _SUCCESS says {marker['rows']}" for r, n in counts.items() if n != marker["rows"]]
         failures += type_problems(name, pa.schema([f.with_type(pa_type(f.type)) for f in current.schema]))
-        if DeltaTable(str(path)).version() != version:
-            failures.append(f"{name}: the log is at {DeltaTable(str(path)).version()}, _SUCCESS at {version}")
+        newest = DeltaTable(path, storage_options=options).version()
+        if newest != version:
+            failures.append(f"{name}: the log is at {newest}, _SUCCESS at {version}")
         # Time travel: the version the first run published.
         previous = version - 1 if version > 0 else version
         travelled += previous != version
-        then = sorted_table(DeltaTable(str(path), version=previous).to_pyarrow_table())
+        then = sorted_table(DeltaTable(path, version=previous, storage_options=options).to_pyarrow_table())
         expected = sorted_table(pa.dataset.dataset(earlier / "gold" / name, format="parquet").to_table())
         try:
             # Floats within 1e-9: parallel sums may differ in the last digit.
@@ -67,6 +85,8 @@ def check(root: pathlib.Path, earlier: pathlib.Path) -> list[str]:
         except AssertionError as e:
             failures.append(f"{name}: version {previous} differs from the first run's table: {e}")
         print(f"{name:<32} v{version} {marker['rows']:>8} rows  deltalake polars ok; v{previous} = first run")
+    if tables == 0:
+        failures.append(f"no gold tables under {root}")
     if travelled == 0:
         failures.append("no gold table got a second version: were the two as-of dates different?")
     return failures
@@ -82,7 +102,7 @@ def pa_type(t: pa.DataType) -> pa.DataType:
 def main() -> int:
     import pyarrow.dataset  # noqa: F401  (pa.dataset above)
 
-    failures = check(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))
+    failures = check(sys.argv[1], pathlib.Path(sys.argv[2]))
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -92,7 +92,9 @@ def check_decoded(root: pathlib.Path) -> list[str]:
     return failures
 
 
-def check_s3(url: str) -> list[str]:
+def s3_access():
+    """A pyarrow S3 filesystem and the storage options of Polars and
+    deltalake, both from the AWS_* variables medallion reads."""
     from pyarrow import fs
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
@@ -111,6 +113,13 @@ def check_s3(url: str) -> list[str]:
         "aws_endpoint_url": endpoint,
         "aws_allow_http": "true" if scheme == "http" else "false",
     }
+    return s3, storage_options
+
+
+def check_s3(url: str) -> list[str]:
+    from pyarrow import fs
+
+    s3, storage_options = s3_access()
     base = url.removeprefix("s3://").rstrip("/")
     gold = [i for i in s3.get_file_info(fs.FileSelector(f"{base}/gold")) if i.type == fs.FileType.Directory]
     if not gold:
