@@ -218,6 +218,18 @@ impl Root {
                  publish it with table_format = \"delta\" first"
             )));
         }
+        self.register_delta(ctx, name, layer, table, version).await
+    }
+
+    /// Register `version` of the Delta table `<layer>/<table>` as `name`.
+    async fn register_delta(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        layer: &str,
+        table: &str,
+        version: u64,
+    ) -> Result<()> {
         #[cfg(feature = "delta")]
         {
             delta::register(
@@ -230,7 +242,7 @@ impl Root {
         }
         #[cfg(not(feature = "delta"))]
         {
-            let _ = (ctx, name, version);
+            let _ = (ctx, name, layer, table, version);
             Err(Error::Config(DELTA_FEATURE.into()))
         }
     }
@@ -259,19 +271,7 @@ impl Root {
                 .await?
                 .and_then(|m| m.delta_version)
         {
-            #[cfg(feature = "delta")]
-            return delta::register(
-                ctx,
-                name,
-                &self.delta_location(layer, table)?,
-                Some(version),
-            )
-            .await;
-            #[cfg(not(feature = "delta"))]
-            {
-                let _ = version;
-                return Err(Error::Config(DELTA_FEATURE.into()));
-            }
+            return self.register_delta(ctx, name, layer, table, version).await;
         }
         match self {
             Root::Local(l) => register_dir(ctx, name, &l.table_dir(layer, table)).await,
