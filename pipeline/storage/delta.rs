@@ -170,19 +170,17 @@ pub async fn register(
     ctx: &SessionContext,
     name: &str,
     location: &DeltaLocation,
-    version: Option<u64>,
+    version: u64,
 ) -> Result<()> {
-    if let Some(wanted) = version {
-        let newest = latest_version(location).await?;
-        if newest.is_none_or(|newest| wanted > newest) {
-            return Err(Error::Input(format!(
-                "Delta table {} has no version {wanted}; its versions are 0 to {}",
-                location.url,
-                newest.map_or("none".to_string(), |n| n.to_string())
-            )));
-        }
+    let newest = latest_version(location).await?;
+    if newest.is_none_or(|newest| version > newest) {
+        return Err(Error::Input(format!(
+            "Delta table {} has no version {version}; its versions are 0 to {}",
+            location.url,
+            newest.map_or("none".to_string(), |n| n.to_string())
+        )));
     }
-    let table = open(location, version)
+    let table = open(location, Some(version))
         .await?
         .ok_or_else(|| Error::Input(format!("{} is not a Delta table", location.url)))?;
     table

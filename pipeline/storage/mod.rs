@@ -232,13 +232,7 @@ impl Root {
     ) -> Result<()> {
         #[cfg(feature = "delta")]
         {
-            delta::register(
-                ctx,
-                name,
-                &self.delta_location(layer, table)?,
-                Some(version),
-            )
-            .await
+            delta::register(ctx, name, &self.delta_location(layer, table)?, version).await
         }
         #[cfg(not(feature = "delta"))]
         {
