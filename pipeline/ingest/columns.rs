@@ -73,6 +73,20 @@ impl Builder {
     }
 }
 
+/// Where finished batches of one output table go: a Parquet part, or (for
+/// a chunk parsed beside others, `csv::parallel`) a list the part's writer
+/// takes them from in file order.
+pub trait Sink {
+    fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()>;
+}
+
+impl Sink for Vec<Vec<ArrayRef>> {
+    fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+        self.push(columns);
+        Ok(())
+    }
+}
+
 /// Rows of one output table (bronze or quarantine) on their way to one
 /// Parquet part.
 pub struct TableSink {
@@ -101,15 +115,6 @@ impl TableSink {
         })
     }
 
-    pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        if batch.num_rows() > 0 {
-            self.rows += batch.num_rows();
-            self.writer.write(&batch)?;
-        }
-        Ok(())
-    }
-
     /// Finish the part; one that got no rows is removed unless `keep_empty`
     /// (a table needs one file, even an empty one, to have a schema).
     pub fn close(self, keep_empty: bool) -> Result<()> {
@@ -117,6 +122,17 @@ impl TableSink {
         if self.rows == 0 && !keep_empty {
             std::fs::remove_file(&self.path)
                 .map_err(|e| Error::io("cannot remove empty part", &self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for TableSink {
+    fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        if batch.num_rows() > 0 {
+            self.rows += batch.num_rows();
+            self.writer.write(&batch)?;
         }
         Ok(())
     }
@@ -228,6 +244,12 @@ impl KeyCounter {
         };
         let bucket = (hash >> (128 - Buckets::BUCKET_BITS)) as usize;
         self.hashes.push(bucket, hash as u64);
+    }
+
+    /// Take in the keys another counter over the same columns saw (a
+    /// parser of another chunk of the same source).
+    pub fn absorb(&mut self, other: KeyCounter) {
+        self.hashes.absorb(other.hashes);
     }
 
     /// Rows whose key an earlier row already had.

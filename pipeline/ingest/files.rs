@@ -2,12 +2,18 @@
 //! reports.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::parquet::file::properties::WriterProperties;
 use twox_hash::xxhash3_128::Hasher as Xxh3;
 
 use super::sources::Source;
 use crate::error::{Error, Result};
+
+/// The chunk size a run parses large CSV files in: big enough that a
+/// chunk's fixed costs vanish, small enough that the chunks in flight stay
+/// a few tens of MiB.
+pub const CHUNK_BYTES: usize = 8 << 20;
 
 /// Settings of one ingestion.
 #[derive(Debug, Clone)]
@@ -19,6 +25,66 @@ pub struct IngestOptions {
     pub writer_properties: WriterProperties,
     /// Raised when the run is cancelled: ingestion stops at its next batch.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A CSV file of at least two chunks of this many bytes is cut at record
+    /// boundaries and its chunks parsed on several cores (`csv::parallel`).
+    pub chunk_bytes: usize,
+    /// What the run is building now: extra parsers work only in idle slots.
+    pub workload: std::sync::Arc<Workload>,
+}
+
+/// How many things a run is building at once, against how many it has
+/// cores and model slots for. A model counts from start to end; an extra
+/// parser of a large CSV file counts while it parses a chunk, and takes a
+/// chunk only while a slot is idle, so it never crowds out a model.
+#[derive(Debug)]
+pub struct Workload {
+    running: AtomicUsize,
+    slots: usize,
+}
+
+impl Workload {
+    /// `slots` things at once (at least 1).
+    pub fn new(slots: usize) -> Self {
+        Workload {
+            running: AtomicUsize::new(0),
+            slots: slots.max(1),
+        }
+    }
+
+    /// The run's slots: its model limit, but no more than the cores.
+    pub fn for_run(max_concurrent_models: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Workload::new(max_concurrent_models.min(cores))
+    }
+
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Count one more thing running until the guard drops.
+    pub fn enter(self: &std::sync::Arc<Self>) -> Busy {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Busy(std::sync::Arc::clone(self))
+    }
+
+    /// Take an idle slot if there is one, until the guard drops.
+    pub fn try_enter(self: &std::sync::Arc<Self>) -> Option<Busy> {
+        self.running
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.slots).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Busy(std::sync::Arc::clone(self)))
+    }
+}
+
+/// One slot of a [`Workload`] in use.
+pub struct Busy(std::sync::Arc<Workload>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What one source ingestion produced.

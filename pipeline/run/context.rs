@@ -15,7 +15,7 @@ use crate::cluster;
 use crate::config::Config;
 use crate::engine;
 use crate::error::{Error, Result};
-use crate::ingest::IngestOptions;
+use crate::ingest::{self, IngestOptions};
 use crate::models::{Dag, Layer};
 use crate::parquet;
 use crate::storage::{self, Root};
@@ -112,6 +112,8 @@ impl Run {
                 ingested_at: started.timestamp_micros(),
                 writer_properties: parquet::writer_properties(&config, Layer::Bronze)?,
                 cancel: Arc::default(),
+                chunk_bytes: ingest::CHUNK_BYTES,
+                workload: Arc::new(ingest::Workload::for_run(config.max_concurrent_models)),
             },
             silver_props: parquet::writer_properties(&config, Layer::Silver)?,
             gold_props: parquet::writer_properties(&config, Layer::Gold)?,

@@ -24,6 +24,8 @@ use crate::storage::{InputPart, Root};
 /// Build, stage, test and publish one model; never fails, reports instead.
 pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
     let started = Instant::now();
+    // Counted while it builds, so that large CSV files parse on idle slots only.
+    let _busy = run.ingest.workload.enter();
     tracing::info!(model = %model.name, layer = %model.layer, "Model started.");
     let mut result = ModelResult::new(&model, Status::Success);
     result.started_seconds = (chrono::Utc::now() - run.started)

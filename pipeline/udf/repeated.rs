@@ -55,6 +55,17 @@ impl Buckets {
         self.buckets[bucket as usize].push(value);
     }
 
+    /// Append every value of `other`, bucket by bucket.
+    pub fn absorb(&mut self, other: Buckets) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            if mine.is_empty() {
+                *mine = theirs;
+            } else {
+                mine.extend_from_slice(&theirs);
+            }
+        }
+    }
+
     /// Bytes held, for DataFusion's memory accounting.
     pub fn allocated_bytes(&self) -> usize {
         self.buckets

@@ -7,6 +7,9 @@ use medallion::run::Status;
 
 use crate::support::*;
 
+/// Tiny batches and chunks: every file of more than 128 bytes is cut into
+/// chunks parsed on two threads, so each case here also checks that a
+/// file read in parallel gives the sequential read's rows, lines and reasons.
 fn options() -> IngestOptions {
     IngestOptions {
         batch_rows: 2,
@@ -14,6 +17,8 @@ fn options() -> IngestOptions {
         ingested_at: 0,
         writer_properties: Default::default(),
         cancel: Default::default(),
+        chunk_bytes: 64,
+        workload: std::sync::Arc::new(ingest::Workload::new(2)),
     }
 }
 

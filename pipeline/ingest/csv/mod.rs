@@ -17,12 +17,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 
 mod formats;
+mod parallel;
 mod record;
 
 use record::{field_text, is_blank, raw_values};
 
 use super::cells::parse_cell;
-use super::columns::{Builder, Cell, KeyCounter, Lineage, TableSink, ensure_a_part};
+use super::columns::{Builder, Cell, KeyCounter, Lineage, Sink, TableSink, ensure_a_part};
 use super::files::{FileCounts, IngestOptions, IngestReport, InputFile};
 use super::sources::{Format, Source, quarantine_schema};
 use crate::error::{Error, Result};
@@ -44,12 +45,17 @@ struct CrAsLf<R>(R);
 impl<R: std::io::Read> std::io::Read for CrAsLf<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.0.read(buf)?;
-        for b in &mut buf[..n] {
-            if *b == b'\r' {
-                *b = b'\n';
-            }
-        }
+        cr_as_lf(&mut buf[..n]);
         Ok(n)
+    }
+}
+
+/// Turn every `\r` of `bytes` into `\n`.
+fn cr_as_lf(bytes: &mut [u8]) {
+    for b in bytes {
+        if *b == b'\r' {
+            *b = b'\n';
+        }
     }
 }
 
@@ -91,6 +97,21 @@ pub fn ingest_source(
         state.report.duplicate_keys = keys.repeated();
     }
     Ok(state.report)
+}
+
+/// The CSV reader of `source`'s dialect, for a whole file or one chunk of
+/// it. Records end at `\n` only: with the default CRLF terminator the csv
+/// crate reports the line *before* each record of a CRLF file. A `\r` left
+/// at the end of the last field is whitespace and trimmed.
+fn csv_reader(source: &Source) -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(source.dialect.delimiter)
+        .quote(source.dialect.quote)
+        .terminator(csv::Terminator::Any(b'\n'));
+    builder
 }
 
 struct IngestState<'a> {
@@ -213,24 +234,16 @@ impl<'a> IngestState<'a> {
     ) -> Result<()> {
         let handle = File::open(&file.path)
             .map_err(|e| Error::io("cannot open input file", &file.path, e))?;
-        // Records end at `\n` only: with the default CRLF terminator the csv
-        // crate reports the line *before* each record of a CRLF file. A `\r`
-        // left at the end of the last field is whitespace and trimmed. A file
-        // whose lines end in `\r` alone (old spreadsheet exports) is read
-        // with each `\r` taken as `\n`, so its lines and numbers are right.
+        // A file whose lines end in `\r` alone (old spreadsheet exports) is
+        // read with each `\r` taken as `\n`, so its lines and numbers are right.
         let cr_only = ends_lines_with_cr_only(&file.path)?;
         let input: Box<dyn std::io::Read> = if cr_only {
             Box::new(CrAsLf(handle))
         } else {
             Box::new(handle)
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(self.source.dialect.delimiter)
-            .quote(self.source.dialect.quote)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(BufReader::with_capacity(1 << 20, input));
+        let mut reader =
+            csv_reader(self.source).from_reader(BufReader::with_capacity(1 << 20, input));
         let mut record = ByteRecord::new();
         let (mapping, header_len) = if self.source.dialect.header {
             let header_read = reader.read_byte_record(&mut record).map_err(|e| {
@@ -249,18 +262,33 @@ impl<'a> IngestState<'a> {
             let n = self.source.columns.len();
             ((0..n).map(Some).collect(), n)
         };
+        let size = std::fs::metadata(&file.path)
+            .map_err(|e| Error::io("cannot read input file", &file.path, e))?
+            .len();
+        if parallel::worth_it(self.opts, size) {
+            let layout = parallel::Layout {
+                start: reader.position().byte(),
+                first_line: reader.position().line(),
+                cr_only,
+                mapping: &mapping,
+                header_len,
+            };
+            return self.read_chunks(file, &layout, bronze, quarantine);
+        }
         self.read_records(
             file,
             &mut reader,
             &mut record,
             &mapping,
             header_len,
+            0,
             bronze,
             quarantine,
         )
     }
 
-    /// The records after the header (if any) of one CSV file.
+    /// The records after the header (if any) of one CSV file, or of one
+    /// chunk of it whose first line is line `lines_before + 1` of the file.
     #[allow(clippy::too_many_arguments)]
     fn read_records<R: std::io::Read>(
         &mut self,
@@ -269,24 +297,27 @@ impl<'a> IngestState<'a> {
         record: &mut ByteRecord,
         mapping: &[Option<usize>],
         header_len: usize,
-        bronze: &mut TableSink,
-        quarantine: &mut TableSink,
+        lines_before: u64,
+        bronze: &mut impl Sink,
+        quarantine: &mut impl Sink,
     ) -> Result<()> {
         loop {
             let more = reader.read_byte_record(record).map_err(|e| {
                 self.source_error(format!(
                     "{}: unreadable CSV after line {}: {e}",
                     file.name,
-                    record.position().map_or(0, |p| p.line())
+                    lines_before + record.position().map_or(0, |p| p.line())
                 ))
             })?;
             if !more {
                 break;
             }
-            let line = record.position().map_or(0, |p| p.line());
+            let line = lines_before + record.position().map_or(0, |p| p.line());
             // Physical lines this record spans: more than one for a quoted
             // line break, or for a quote that never closed.
-            let lines = reader.position().line().saturating_sub(line).max(1);
+            let lines = (lines_before + reader.position().line())
+                .saturating_sub(line)
+                .max(1);
             if is_blank(record) {
                 continue;
             }
@@ -459,7 +490,7 @@ impl<'a> IngestState<'a> {
         }
     }
 
-    fn flush(&mut self, bronze: &mut TableSink, quarantine: &mut TableSink) -> Result<()> {
+    fn flush(&mut self, bronze: &mut impl Sink, quarantine: &mut impl Sink) -> Result<()> {
         if self.opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
             // The run was stopped by a signal: its staging is being removed.
             return Err(Error::Input(
