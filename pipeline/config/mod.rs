@@ -45,6 +45,10 @@ pub struct Config {
     pub allow_shrink: bool,
     /// Rows per record batch when reading CSV.
     pub batch_rows: usize,
+    /// A CSV file of at least two chunks of this many MiB is cut at record
+    /// boundaries and parsed on the cores the run leaves idle; 0 reads
+    /// every file on one core.
+    pub csv_chunk_mb: usize,
     /// DataFusion partitions per query; 0 means CPU cores divided by
     /// `max_concurrent_models` (at least 1).
     pub target_partitions: usize,
@@ -109,6 +113,7 @@ impl Default for Config {
             max_shrink_fraction: 0.5,
             allow_shrink: false,
             batch_rows: 65_536,
+            csv_chunk_mb: 8,
             target_partitions: 0,
             max_concurrent_models: 2,
             row_group_rows: 1_048_576,

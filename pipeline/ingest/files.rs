@@ -2,6 +2,7 @@
 //! reports.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::parquet::file::properties::WriterProperties;
@@ -9,11 +10,6 @@ use twox_hash::xxhash3_128::Hasher as Xxh3;
 
 use super::sources::Source;
 use crate::error::{Error, Result};
-
-/// The chunk size a run parses large CSV files in: big enough that a
-/// chunk's fixed costs vanish, small enough that the chunks in flight stay
-/// a few tens of MiB.
-pub const CHUNK_BYTES: usize = 8 << 20;
 
 /// Settings of one ingestion.
 #[derive(Debug, Clone)]
@@ -26,27 +22,31 @@ pub struct IngestOptions {
     /// Raised when the run is cancelled: ingestion stops at its next batch.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// A CSV file of at least two chunks of this many bytes is cut at record
-    /// boundaries and its chunks parsed on several cores (`csv::parallel`).
+    /// boundaries and its chunks parsed on the idle slots (`csv::parallel`);
+    /// 0 reads every file in one piece.
     pub chunk_bytes: usize,
-    /// What the run is building now: extra parsers work only in idle slots.
-    pub workload: std::sync::Arc<Workload>,
+    /// The run's slots: a large file's extra parsers take only idle ones.
+    pub workload: Arc<Workload>,
 }
 
-/// How many things a run is building at once, against how many it has
-/// cores and model slots for. A model counts from start to end; an extra
-/// parser of a large CSV file counts while it parses a chunk, and takes a
-/// chunk only while a slot is idle, so it never crowds out a model.
+/// How many slots (cores a model may keep busy) a run has, and how many
+/// are in use: one by each model being built, one by each extra parser a
+/// large CSV file borrowed. A file takes only slots that are idle when it
+/// starts, and the scheduler starts no model into a borrowed slot, so the
+/// run never keeps more threads busy than it has slots.
 #[derive(Debug)]
 pub struct Workload {
     running: AtomicUsize,
+    helpers: AtomicUsize,
     slots: usize,
 }
 
 impl Workload {
-    /// `slots` things at once (at least 1).
+    /// `slots` at once (at least 1).
     pub fn new(slots: usize) -> Self {
         Workload {
             running: AtomicUsize::new(0),
+            helpers: AtomicUsize::new(0),
             slots: slots.max(1),
         }
     }
@@ -61,29 +61,52 @@ impl Workload {
         self.slots
     }
 
-    /// Count one more thing running until the guard drops.
-    pub fn enter(self: &std::sync::Arc<Self>) -> Busy {
-        self.running.fetch_add(1, Ordering::Relaxed);
-        Busy(std::sync::Arc::clone(self))
+    /// Slots extra parsers hold now.
+    pub fn borrowed(&self) -> usize {
+        self.helpers.load(Ordering::Relaxed)
     }
 
-    /// Take an idle slot if there is one, until the guard drops.
-    pub fn try_enter(self: &std::sync::Arc<Self>) -> Option<Busy> {
-        self.running
+    /// A model is being built until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> Busy {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            workload: Arc::clone(self),
+            helper: false,
+        }
+    }
+
+    /// Every slot idle now, each held for an extra parser until its guard drops.
+    pub fn borrow_idle(self: &Arc<Self>) -> Vec<Busy> {
+        let mut taken = Vec::new();
+        while self
+            .running
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.slots).then_some(n + 1)
             })
-            .ok()
-            .map(|_| Busy(std::sync::Arc::clone(self)))
+            .is_ok()
+        {
+            self.helpers.fetch_add(1, Ordering::Relaxed);
+            taken.push(Busy {
+                workload: Arc::clone(self),
+                helper: true,
+            });
+        }
+        taken
     }
 }
 
 /// One slot of a [`Workload`] in use.
-pub struct Busy(std::sync::Arc<Workload>);
+pub struct Busy {
+    workload: Arc<Workload>,
+    helper: bool,
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::Relaxed);
+        if self.helper {
+            self.workload.helpers.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.workload.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -13,7 +13,5 @@ pub mod sources;
 pub mod values;
 
 pub use self::csv::ingest_source;
-pub use files::{
-    CHUNK_BYTES, IngestOptions, IngestReport, InputFile, Workload, content_hash, discover,
-};
+pub use files::{IngestOptions, IngestReport, InputFile, Workload, content_hash, discover};
 pub use sources::{Source, load_sources};

@@ -112,7 +112,7 @@ impl Run {
                 ingested_at: started.timestamp_micros(),
                 writer_properties: parquet::writer_properties(&config, Layer::Bronze)?,
                 cancel: Arc::default(),
-                chunk_bytes: ingest::CHUNK_BYTES,
+                chunk_bytes: config.csv_chunk_mb.saturating_mul(1 << 20),
                 workload: Arc::new(ingest::Workload::for_run(config.max_concurrent_models)),
             },
             silver_props: parquet::writer_properties(&config, Layer::Silver)?,

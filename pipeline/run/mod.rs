@@ -144,6 +144,7 @@ async fn execute(
         selected,
         &priority,
         limit,
+        || run.ingest.workload.borrowed(),
         &progress,
         signal,
         |model| materialize::build_model(Arc::clone(&run), model),

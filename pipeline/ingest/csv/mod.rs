@@ -265,7 +265,13 @@ impl<'a> IngestState<'a> {
         let size = std::fs::metadata(&file.path)
             .map_err(|e| Error::io("cannot read input file", &file.path, e))?
             .len();
-        if parallel::worth_it(self.opts, size) {
+        // Cut a large file only when the run has a slot idle for a second parser.
+        let borrowed = if parallel::worth_it(self.opts, size) {
+            self.opts.workload.borrow_idle()
+        } else {
+            Vec::new()
+        };
+        if !borrowed.is_empty() {
             let layout = parallel::Layout {
                 start: reader.position().byte(),
                 first_line: reader.position().line(),
@@ -273,7 +279,7 @@ impl<'a> IngestState<'a> {
                 mapping: &mapping,
                 header_len,
             };
-            return self.read_chunks(file, &layout, bronze, quarantine);
+            return self.read_chunks(file, &layout, borrowed, bronze, quarantine);
         }
         self.read_records(
             file,

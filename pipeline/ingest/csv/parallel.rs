@@ -10,18 +10,19 @@
 //! file's part in file order, so the part, its line numbers and the
 //! quarantine equal a sequential read of the file, row for row.
 //!
-//! One parser always works; the others take a chunk only while the run has
-//! an idle slot ([`Workload`]). Chunks in flight are bounded by permits the
-//! writer hands back, so memory stays a few chunks whatever the file size.
+//! A file is read this way only when the run has a slot idle as it starts
+//! (`ingest::Workload`): one parser is the model's own, one more runs on each
+//! slot borrowed, and the slots go back when the file is read. Chunks in
+//! flight are bounded by permits the writer hands back, so memory stays a
+//! few chunks per parser whatever the file size.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use csv::ByteRecord;
 use datafusion::arrow::array::ArrayRef;
@@ -29,7 +30,7 @@ use datafusion::arrow::array::ArrayRef;
 use super::{IngestState, cr_as_lf, csv_reader};
 use crate::error::{Error, Result};
 use crate::ingest::columns::{KeyCounter, Sink, TableSink};
-use crate::ingest::files::{IngestOptions, IngestReport, InputFile, Workload};
+use crate::ingest::files::{Busy, IngestOptions, IngestReport, InputFile};
 use crate::ingest::sources::Source;
 
 /// Bytes the splitter reads at a time.
@@ -69,18 +70,19 @@ struct Parsed {
 }
 
 impl IngestState<'_> {
-    /// Read one CSV file's records (after its header) on several cores
-    /// into `bronze` and `quarantine`, as `read_records` would on one.
+    /// Read one CSV file's records (after its header) with one parser more
+    /// per `borrowed` slot into `bronze` and `quarantine`, as
+    /// `read_records` would alone.
     pub(super) fn read_chunks(
         &mut self,
         file: &InputFile,
         layout: &Layout<'_>,
+        borrowed: Vec<Busy>,
         bronze: &mut TableSink,
         quarantine: &mut TableSink,
     ) -> Result<()> {
         let (source, opts) = (self.source, self.opts);
-        let workload = &opts.workload;
-        let parsers = workload.slots();
+        let parsers = 1 + borrowed.len();
         // Chunks cut but not yet written: two per parser keeps every parser
         // busy while the writer catches up.
         let in_flight = 2 * parsers;
@@ -94,20 +96,20 @@ impl IngestState<'_> {
         // splitter's next send fails and it stops.
         let work = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = channel::<Result<Parsed>>();
-        let finished = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let splitter = scope.spawn(|| split(source, opts, file, layout, work_tx, permits));
-            let parser_threads: Vec<_> = (0..parsers)
-                .map(|i| {
-                    let (done, work, finished) = (done_tx.clone(), Arc::clone(&work), &finished);
-                    // The first parser is this model's own; the others borrow idle slots.
-                    let gate = (i > 0).then_some(workload);
+            // The model's own parser, then one on each borrowed slot, which
+            // it gives back as it ends.
+            let slots = std::iter::once(None).chain(borrowed.into_iter().map(Some));
+            let parser_threads: Vec<_> = slots
+                .map(|slot| {
+                    let (done, work) = (done_tx.clone(), Arc::clone(&work));
                     scope.spawn(move || {
+                        let _slot = slot;
                         let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            parse_chunks(source, opts, file, layout, &work, &done, gate, finished)
+                            parse_chunks(source, opts, file, layout, &work, &done)
                         }))
                         .unwrap_or_else(|_| Err(panicked("a CSV parser")));
-                        finished.store(true, Ordering::Relaxed);
                         match parsed {
                             Ok(keys) => keys,
                             Err(e) => {
@@ -123,7 +125,6 @@ impl IngestState<'_> {
             let mut outcome = self.write_in_order(done_rx, &give_permit, bronze, quarantine);
             // Unblocks a splitter waiting for a permit when writing stopped early.
             drop(give_permit);
-            finished.store(true, Ordering::Relaxed);
             for parser in parser_threads {
                 match parser.join() {
                     Ok(Some(keys)) => {
@@ -193,9 +194,7 @@ fn panicked(what: &str) -> Error {
 }
 
 /// Parse chunks until there are none, sending each one's batches and
-/// counts to the writer; returns the primary keys seen. With a `gate`, take
-/// a chunk only while the run has an idle slot.
-#[allow(clippy::too_many_arguments)]
+/// counts to the writer; returns the primary keys seen.
 fn parse_chunks(
     source: &Source,
     opts: &IngestOptions,
@@ -203,23 +202,10 @@ fn parse_chunks(
     layout: &Layout<'_>,
     work: &Mutex<Receiver<Chunk>>,
     done: &Sender<Result<Parsed>>,
-    gate: Option<&Arc<Workload>>,
-    finished: &AtomicBool,
 ) -> Result<Option<KeyCounter>> {
     let mut state = IngestState::new(source, opts)?;
     let mut record = ByteRecord::new();
     loop {
-        let slot = match gate {
-            None => None,
-            Some(workload) => match workload.try_enter() {
-                Some(slot) => Some(slot),
-                None if finished.load(Ordering::Relaxed) => break,
-                None => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
         // A poisoned lock means another parser panicked; its error is reported at join.
         let next = match work.lock() {
             Ok(receiver) => receiver.recv(),
@@ -241,7 +227,6 @@ fn parse_chunks(
             &mut quarantine,
         )?;
         state.flush(&mut bronze, &mut quarantine)?;
-        drop(slot);
         let parsed = Parsed {
             seq: chunk.seq,
             bronze,
@@ -452,6 +437,7 @@ type = "ts"
             &opts,
         )
         .unwrap();
+        assert_eq!(opts.workload.borrowed(), 0, "every borrowed slot is given back");
         let table = |folder: &std::path::Path, schema| {
             let mut batches = Vec::new();
             for entry in std::fs::read_dir(folder).unwrap() {
