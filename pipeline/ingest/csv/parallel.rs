@@ -437,7 +437,11 @@ type = "ts"
             &opts,
         )
         .unwrap();
-        assert_eq!(opts.workload.borrowed(), 0, "every borrowed slot is given back");
+        assert_eq!(
+            opts.workload.borrowed(),
+            0,
+            "every borrowed slot is given back"
+        );
         let table = |folder: &std::path::Path, schema| {
             let mut batches = Vec::new();
             for entry in std::fs::read_dir(folder).unwrap() {
