@@ -59,6 +59,11 @@ struct Chunk {
     seq: u64,
     bytes: Vec<u8>,
     first_line: u64,
+    /// A reader strips a byte-order mark from the start of its first input
+    /// only: a chunk the file's reader would have reached after reading a
+    /// record (any but the first of a file without a header) is read after
+    /// a stand-in record its parser drops, so that it strips none.
+    primed: bool,
 }
 
 /// What a parser made of one chunk.
@@ -215,14 +220,19 @@ fn parse_chunks(
             break;
         };
         let (mut bronze, mut quarantine) = (Vec::new(), Vec::new());
-        let mut reader = csv_reader(source).from_reader(chunk.bytes.as_slice());
+        let stand_in: &[u8] = if chunk.primed { &stand_in(source) } else { &[] };
+        let mut reader = csv_reader(source).from_reader(stand_in.chain(chunk.bytes.as_slice()));
+        if chunk.primed {
+            // The stand-in record (see `Chunk`); it cannot fail on bytes in memory.
+            let _ = reader.read_byte_record(&mut record);
+        }
         state.read_records(
             file,
             &mut reader,
             &mut record,
             layout.mapping,
             layout.header_len,
-            chunk.first_line - 1,
+            chunk.first_line - 1 - u64::from(chunk.primed),
             &mut bronze,
             &mut quarantine,
         )?;
@@ -264,6 +274,12 @@ fn split(
         .terminator(csv_core::Terminator::Any(b'\n'))
         .build();
     let (mut fields, mut ends) = (vec![0u8; 1 << 16], vec![0usize; 1 << 10]);
+    let stand_in = stand_in(source);
+    if layout.start > 0 {
+        // Past the header the file's reader strips no byte-order mark: a
+        // record read first makes this one behave the same (see `Chunk`).
+        machine.read_record(&stand_in, &mut fields, &mut ends);
+    }
     let mut buffer: Vec<u8> = Vec::with_capacity(opts.chunk_bytes + BLOCK_BYTES);
     // Bytes of `buffer` the machine has read, and the end of its last record.
     let (mut scanned, mut record_end) = (0, 0);
@@ -307,6 +323,7 @@ fn split(
             // The writer stopped on an error; it reports it.
             return Ok(());
         }
+        let primed = seq > 0 || layout.start > 0;
         let rest = buffer.split_off(record_end);
         let bytes = std::mem::replace(&mut buffer, rest);
         scanned -= record_end;
@@ -316,6 +333,7 @@ fn split(
             seq,
             bytes,
             first_line: line,
+            primed,
         };
         if work.send(chunk).is_err() {
             return Ok(());
@@ -323,6 +341,17 @@ fn split(
         seq += 1;
         line += lines;
     }
+}
+
+/// A record of one plain field in `source`'s dialect: a letter that is
+/// neither its delimiter nor its quote, and a line end.
+fn stand_in(source: &Source) -> [u8; 2] {
+    let dialect = &source.dialect;
+    let letter = [b'x', b'y', b'z']
+        .into_iter()
+        .find(|c| *c != dialect.delimiter && *c != dialect.quote)
+        .unwrap_or(b'x');
+    [letter, b'\n']
 }
 
 #[cfg(test)]
@@ -367,8 +396,8 @@ type = "ts"
 
     /// A CSV file with what real exports hold: quoted delimiters and line
     /// breaks, doubled quotes, a quote inside an unquoted field, blank and
-    /// CRLF lines, bad values, short rows, repeated keys and, sometimes, a
-    /// quote that never closes.
+    /// CRLF lines, byte-order marks inside, bad values, short rows, repeated
+    /// keys and, sometimes, a quote that never closes.
     fn messy(seed: u64) -> Vec<u8> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut out = b"id,note,amount,at\n".to_vec();
@@ -396,6 +425,8 @@ type = "ts"
             let line = match rng.random_range(0..30) {
                 0 => String::new(),
                 1 => format!("{id},{note}"),
+                // A byte-order mark at the start of a line: part of its first field.
+                2 => format!("\u{feff}{id},{note},{amount},2026-10-01 12:00:00"),
                 _ => format!("{id},{note},{amount},2026-10-{:02} 12:00:00", 1 + i % 28),
             };
             out.extend_from_slice(line.as_bytes());
