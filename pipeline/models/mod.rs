@@ -49,6 +49,7 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
             kind: ModelKind::Source(Arc::clone(s)),
             deps: Vec::new(),
             tests: Vec::new(),
+            incremental: None,
         })
         .collect();
     models.extend(FunnelTable::ALL.into_iter().map(|t| Model {
@@ -57,6 +58,7 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
         kind: ModelKind::Amplitude(t),
         deps: Vec::new(),
         tests: Vec::new(),
+        incremental: None,
     }));
     for layer in Layer::ALL {
         let dir = models_dir.join(layer.as_str());
@@ -77,7 +79,11 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
         let spec = models_dir
             .join(model.layer.as_str())
             .join(format!("{}.toml", model.name));
-        let (_, tests) = sidecar::load_tests(&spec, models_dir)?;
+        let (sidecar, tests) = sidecar::load_tests(&spec, models_dir)?;
+        if let Some(incremental) = sidecar.incremental {
+            incremental_allowed(model, &spec)?;
+            model.incremental = Some(incremental);
+        }
         for test in &tests {
             model
                 .deps
@@ -88,6 +94,24 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
         model.tests = tests;
     }
     Ok(models)
+}
+
+/// Whether a model may declare `incremental` in its sidecar `spec`.
+fn incremental_allowed(model: &Model, spec: &Path) -> Result<()> {
+    let ModelKind::Sql { sql, .. } = &model.kind else {
+        return Err(Error::Input(format!(
+            "{}: `incremental` is for SQL models; a source is already read file by file",
+            spec.display()
+        )));
+    };
+    if sql.to_ascii_lowercase().contains("as_of_date(") {
+        return Err(Error::Input(format!(
+            "{}: an incremental model must not call as_of_date(): the engine publishes only its dates up to the as-of date (and keeps the later ones for when the as-of date reaches them), so drop that filter from {}.sql",
+            spec.display(),
+            model.name
+        )));
+    }
+    Ok(())
 }
 
 fn load_sql_model(path: &Path, layer: Layer, context: &macros::Context) -> Result<Model> {
@@ -113,5 +137,6 @@ fn load_sql_model(path: &Path, layer: Layer, context: &macros::Context) -> Resul
         },
         deps,
         tests: Vec::new(),
+        incremental: None,
     })
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::sidecar::DataTest;
+use super::sidecar::{DataTest, Incremental};
 use crate::ingest::Source;
 use crate::ingest::amplitude::FunnelTable;
 use crate::layer::Layer;
@@ -30,6 +30,8 @@ pub struct Model {
     pub deps: Vec<String>,
     /// Data tests from the sidecar `<name>.toml`, grain first.
     pub tests: Vec<DataTest>,
+    /// The sidecar's `incremental` declaration (SQL models only).
+    pub incremental: Option<Incremental>,
 }
 
 impl Model {
@@ -55,5 +57,6 @@ pub fn test_model(name: &str, layer: Layer, deps: &[&str]) -> Model {
         },
         deps: deps.iter().map(|d| d.to_string()).collect(),
         tests: Vec::new(),
+        incremental: None,
     }
 }

@@ -50,6 +50,24 @@ pub struct ModelSpec {
     /// A bronze source's declaration, read by `ingest::sources::declaration`.
     #[serde(default)]
     pub source: Option<toml::Value>,
+    /// `incremental = { by = "<date column>", lookback_days = N }`: the
+    /// table is partitioned by that column and rebuilt date by date
+    /// (`crate::run::incremental`). Default: none, the table is rebuilt whole.
+    #[serde(default)]
+    pub incremental: Option<Incremental>,
+}
+
+/// How an incremental model is partitioned and how far back a date's rows
+/// reach into its inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incremental {
+    /// The `Date32` output column the table is partitioned by.
+    pub by: String,
+    /// A row dated `d` depends on input rows dated `d - lookback_days ..= d`.
+    /// Default 0: on rows of its own date only.
+    #[serde(default)]
+    pub lookback_days: u32,
 }
 
 /// One `[[tests]]` entry as written; checked into a [`DataTest`].

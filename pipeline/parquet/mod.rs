@@ -2,6 +2,7 @@
 //! streaming writer that stages a query's result with the storage types of
 //! the output contract ([`write`]).
 
+pub mod partitioned;
 pub mod policy;
 pub mod write;
 

@@ -65,6 +65,38 @@ pub struct Run {
     /// The fingerprint of each table's published version, as this run goes
     /// (`fingerprint.rs`); `None` when unknown.
     versions: Mutex<HashMap<String, Option<String>>>,
+    /// What an incremental model needs to know of each table it may read.
+    pub tables: HashMap<String, TableInfo>,
+}
+
+/// A table of the project, as an incremental model reading it sees it.
+#[derive(Debug, Clone, Default)]
+pub struct TableInfo {
+    pub layer: Option<Layer>,
+    /// A declared source's primary key (empty for other tables).
+    pub key: Vec<String>,
+    /// A declared source: a set of per-file parts.
+    pub parts: bool,
+    /// An incremental model: a set of date partitions.
+    pub partitioned: bool,
+}
+
+impl TableInfo {
+    fn of(model: &crate::models::Model) -> TableInfo {
+        let (key, parts) = match &model.kind {
+            crate::models::ModelKind::Source(source) => (
+                source.primary_key().iter().map(|c| c.name.clone()).collect(),
+                true,
+            ),
+            _ => (Vec::new(), false),
+        };
+        TableInfo {
+            layer: Some(model.layer),
+            key,
+            parts,
+            partitioned: model.incremental.is_some(),
+        }
+    }
 }
 
 impl Run {
@@ -128,6 +160,10 @@ impl Run {
             blocking: Arc::default(),
             full_refresh: request.full_refresh,
             versions: Mutex::default(),
+            tables: dag
+                .ordered()
+                .map(|m| (m.name.clone(), TableInfo::of(m)))
+                .collect(),
         };
         run.register_unselected(dag, selected).await?;
         run.load_versions(dag).await?;

@@ -46,6 +46,28 @@ pub fn sql_model(run: &Run, model: &Model, sql: &str) -> Option<String> {
     if is_volatile(sql) {
         return None;
     }
+    let mut digest = base_digest(run, model, sql);
+    if sql.contains("as_of_date") || format!("{:?}", model.tests).contains("as_of_date") {
+        digest.add(run.as_of.to_string().as_bytes());
+    }
+    // An incremental table publishes the dates up to the as-of date.
+    if model.incremental.is_some() {
+        digest.add(b"as of").add(run.as_of.to_string().as_bytes());
+    }
+    for dep in &model.deps {
+        digest.add(dep.as_bytes()).add(run.version(dep)?.as_bytes());
+    }
+    Some(digest.finish())
+}
+
+/// What a SQL model is apart from its inputs and the as-of date: its
+/// name, format, SQL after macros, tests, variables and incremental
+/// declaration. An incremental table built with another base is rebuilt whole.
+pub fn base(run: &Run, model: &Model, sql: &str) -> String {
+    base_digest(run, model, sql).finish()
+}
+
+fn base_digest(run: &Run, model: &Model, sql: &str) -> Digest {
     let mut digest = Digest::new("sql");
     let tests = format!("{:?}", model.tests);
     // The storage format too: switching it must republish the table.
@@ -61,13 +83,8 @@ pub fn sql_model(run: &Run, model: &Model, sql: &str) -> Option<String> {
         run.config.variables.text_map()
     );
     digest.add(variables.as_bytes());
-    if sql.contains("as_of_date") || tests.contains("as_of_date") {
-        digest.add(run.as_of.to_string().as_bytes());
-    }
-    for dep in &model.deps {
-        digest.add(dep.as_bytes()).add(run.version(dep)?.as_bytes());
-    }
-    Some(digest.finish())
+    digest.add(format!("{:?}", model.incremental).as_bytes());
+    digest
 }
 
 /// SQL whose result changes from run to run with the same inputs (the

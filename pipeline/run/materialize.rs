@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::changes;
 use super::context::Run;
 use super::fingerprint;
+use super::incremental;
 use super::publish::{Staged, Version, publish, register_published, write_marker};
 use super::results::{Build, ModelResult, Status, UNCHANGED};
 use crate::cluster;
@@ -186,6 +187,7 @@ async fn build_source(
         rows: totals.quarantined,
         fingerprint: Some(plan.fingerprint.clone()),
         inputs: inputs.clone(),
+        incremental: None,
     };
     write_marker(&run.run_id, &quarantine_stage, &quarantine_version)?;
     run.root
@@ -209,6 +211,7 @@ async fn build_source(
         rows: totals.rows,
         fingerprint: Some(plan.fingerprint.clone()),
         inputs,
+        incremental: None,
     };
     publish(run, model, Staged::Local(&bronze_stage), version, result).await?;
     plan.save_cache(&run.root, &source.name).await;
@@ -349,6 +352,7 @@ async fn build_amplitude(
         rows: report.rows,
         fingerprint: Some(fingerprint),
         inputs: Vec::new(),
+        incremental: None,
     };
     if let Some(q) = quarantine_stage {
         let quarantined = Version {
@@ -383,11 +387,24 @@ async fn build_sql(run: &Run, model: &Model, sql: &str, result: &mut ModelResult
     if !run.full_refresh && fingerprint.is_some() && fingerprint == run.version(&model.name) {
         return unchanged(run, model, result).await;
     }
+    let capped;
+    let sql = match &model.incremental {
+        Some(spec) if incremental::applies(run, model) => {
+            return incremental::build(run, model, spec, sql, fingerprint, result).await;
+        }
+        // Built whole: the engine's as-of cap, as on the partitioned path.
+        Some(spec) => {
+            capped = incremental::capped_sql(sql, &spec.by);
+            capped.as_str()
+        }
+        None => sql,
+    };
     result.build = Some(Build::Full);
     let version = |rows| Version {
         rows,
         fingerprint: fingerprint.clone(),
         inputs: Vec::new(),
+        incremental: None,
     };
     let plan_error = |e| Error::Model {
         name: model.name.clone(),

@@ -16,6 +16,7 @@ pub mod cancel;
 pub mod changes;
 pub mod context;
 pub mod fingerprint;
+pub mod incremental;
 pub mod materialize;
 pub mod publish;
 pub mod results;

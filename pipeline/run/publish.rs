@@ -11,6 +11,7 @@ use super::results::ModelResult;
 use crate::audit;
 use crate::error::{Error, Result};
 use crate::models::Model;
+use crate::storage::marker::Partitioned;
 use crate::storage::{self, InputPart, Marker, ObjectRoot};
 use datafusion::prelude::SessionContext;
 
@@ -35,6 +36,8 @@ pub struct Version {
     pub fingerprint: Option<String>,
     /// A bronze or quarantine table's input files.
     pub inputs: Vec<InputPart>,
+    /// An incremental model's dates and inputs.
+    pub incremental: Option<Partitioned>,
 }
 
 /// Test the staged table, then publish it or keep the previous version.
@@ -136,6 +139,7 @@ pub fn write_marker(run_id: &str, dir: &Path, version: &Version) -> Result<()> {
     let marker = Marker {
         fingerprint: version.fingerprint.clone(),
         inputs: version.inputs.clone(),
+        incremental: version.incremental.clone(),
         ..Marker::for_dir(run_id, dir, version.rows)?
     };
     marker.write(dir)

@@ -40,7 +40,8 @@ pub enum Build {
     /// From all of its inputs.
     Full,
     /// A source: only its new and changed input files were read; the rows
-    /// of unchanged files were kept as they were.
+    /// of unchanged files were kept as they were. An incremental model:
+    /// only the dates in `partitions` were recomputed, the others kept.
     Incremental,
 }
 
@@ -77,6 +78,9 @@ pub struct ModelResult {
     /// A source's input files: new, changed, removed, unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<FileChanges>,
+    /// An incremental model built incrementally: the dates it recomputed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Data tests run on the staged table before publishing.
@@ -103,6 +107,7 @@ impl ModelResult {
             skipped: None,
             build: None,
             files: None,
+            partitions: None,
             error: None,
             tests: Vec::new(),
             input_error: false,

@@ -30,6 +30,42 @@ pub struct Marker {
     /// Bronze and quarantine tables: the input files the version holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputPart>,
+    /// An incremental model's version: what it was built from, date by date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<Partitioned>,
+}
+
+/// What an incremental (date-partitioned) table version was built from,
+/// so that the next run can tell which dates to recompute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Partitioned {
+    /// Digest of the model without its inputs and as-of date: SQL, tests,
+    /// variables, format. Another digest means a full rebuild.
+    pub base: String,
+    /// The as-of date the version was published for (`YYYY-MM-DD`).
+    pub as_of: String,
+    /// Each input table as it was read.
+    pub inputs: std::collections::BTreeMap<String, InputState>,
+    /// The run whose folder `_state/future/<table>/<run_id>/` holds the
+    /// partitions dated after `as_of` (computed, not published), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub future: Option<String>,
+    /// Rows per date (`YYYY-MM-DD`), published or waiting.
+    #[serde(default)]
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// One input of an incremental model, as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputState {
+    /// A bronze table: the keys of its per-file parts.
+    Parts(Vec<String>),
+    /// An incremental table: each partition's files (their names change
+    /// whenever the partition is rewritten).
+    Partitions(std::collections::BTreeMap<String, Vec<String>>),
+    /// Any other table: its fingerprint.
+    Version(Option<String>),
 }
 
 /// One input file in a bronze (and its quarantine) table version. Its rows
@@ -66,13 +102,7 @@ impl Marker {
     pub fn for_dir(run_id: &str, dir: &Path, rows: u64) -> Result<Marker> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("cannot create staging folder", dir, e))?;
-        let mut files: Vec<String> = std::fs::read_dir(dir)
-            .map_err(|e| Error::io("cannot list staging folder", dir, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".parquet"))
-            .collect();
-        files.sort();
+        let files = parquet_files(dir)?;
         Ok(Marker {
             run_id: run_id.to_string(),
             rows,
@@ -95,4 +125,28 @@ impl Marker {
             ))
         })
     }
+}
+
+/// The Parquet files under `dir`, relative to it and sorted: a partitioned
+/// table's `<column>=<value>/` folders included, `_`/`.` names skipped.
+pub fn parquet_files(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut folders = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, prefix)) = folders.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| Error::io("cannot list table folder", &folder, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(['_', '.']) {
+                continue;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push((entry.path(), format!("{prefix}{name}/")));
+            } else if name.ends_with(".parquet") {
+                files.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }

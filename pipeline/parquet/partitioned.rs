@@ -1,0 +1,202 @@
+//! Streams a query result into a date-partitioned table: one
+//! `<column>=YYYY-MM-DD/` folder per date (`__HIVE_DEFAULT_PARTITION__` for
+//! NULL), the date column kept inside the files too, so that a reader that
+//! ignores folder names still sees it, typed as a date.
+//!
+//! Each of DataFusion's output partitions writes its own file per date,
+//! named `part-NNNNN-<tag>.parquet`; the tag (the run id) makes a rewritten
+//! partition's file names new, which is how later runs see it changed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
+use datafusion::dataframe::DataFrame;
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::StreamExt;
+
+use super::policy::properties_for;
+use super::write::{conform, storage_schema};
+use crate::error::{Error, Result};
+
+/// The folder name of NULL dates, as Hive and Spark spell it.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// A writer flushes its row group once it holds this much encoded data, so
+/// that memory stays bounded with many dates open at once.
+const FLUSH_BYTES: usize = 8 << 20;
+
+/// A date of a partitioned table: days since the epoch, or NULL.
+pub type PartitionDate = Option<i32>;
+
+/// `YYYY-MM-DD` of a date, or the NULL folder's value.
+pub fn date_text(date: PartitionDate) -> String {
+    match date.and_then(|d| chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => NULL_PARTITION.to_string(),
+    }
+}
+
+/// The date of a `YYYY-MM-DD` (or NULL folder) value; `None` when not one.
+pub fn parse_date(text: &str) -> Option<PartitionDate> {
+    if text == NULL_PARTITION {
+        return Some(None);
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(Some(
+        date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?)
+            .num_days() as i32,
+    ))
+}
+
+/// Where the partitions of a table version go: dates up to the as-of date
+/// (and NULL) into the table, later ones into the folder kept for them.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub table: PathBuf,
+    pub future: PathBuf,
+    /// Days since the epoch.
+    pub as_of: i32,
+}
+
+impl Placement {
+    /// The folder of `date`'s partition, `<base>/<by>=<date>`.
+    pub fn folder(&self, by: &str, date: PartitionDate) -> PathBuf {
+        let base = match date {
+            Some(d) if d > self.as_of => &self.future,
+            _ => &self.table,
+        };
+        base.join(format!("{by}={}", date_text(date)))
+    }
+}
+
+/// Execute `df` and write its rows into the partition folders of
+/// `placement`. Returns the rows written per date (dates without rows are
+/// absent).
+pub async fn write_partitioned(
+    df: DataFrame,
+    by: &str,
+    placement: &Placement,
+    tag: &str,
+    props: &WriterProperties,
+) -> Result<BTreeMap<PartitionDate, u64>> {
+    let column = date_column(df.schema().as_arrow(), by)?;
+    let streams = df.execute_stream_partitioned().await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, stream) in streams.into_iter().enumerate() {
+        let writer = StreamWriter {
+            by: by.to_string(),
+            column,
+            file: format!("part-{i:05}-{tag}.parquet"),
+            props: props.clone(),
+            placement: placement.clone(),
+        };
+        tasks.spawn(writer.run(stream));
+    }
+    let mut rows: BTreeMap<PartitionDate, u64> = BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        for (date, n) in done?? {
+            *rows.entry(date).or_default() += n;
+        }
+    }
+    Ok(rows)
+}
+
+/// The index of the date column `by`, or an error saying how to declare it.
+pub fn date_column(schema: &datafusion::arrow::datatypes::Schema, by: &str) -> Result<usize> {
+    let column = schema.index_of(by).map_err(|_| {
+        Error::Input(format!(
+            "the model's output has no column `{by}` to partition by: select it, or change `incremental.by` in its sidecar"
+        ))
+    })?;
+    let kind = schema.field(column).data_type();
+    if kind != &DataType::Date32 {
+        return Err(Error::Input(format!(
+            "`{by}` is {kind}, not a date: an incremental model is partitioned by a DATE column (cast it in the SELECT)"
+        )));
+    }
+    Ok(column)
+}
+
+/// One output stream of the query, split by date, one file per date.
+struct StreamWriter {
+    by: String,
+    column: usize,
+    file: String,
+    props: WriterProperties,
+    placement: Placement,
+}
+
+type DateWriter = (AsyncArrowWriter<tokio::fs::File>, u64);
+
+impl StreamWriter {
+    async fn run(self, mut stream: SendableRecordBatchStream) -> Result<BTreeMap<PartitionDate, u64>> {
+        let schema = storage_schema(&stream.schema());
+        let mut writers: BTreeMap<PartitionDate, DateWriter> = BTreeMap::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let batch = conform(&batch, &schema)?;
+            for (date, rows) in split_by_date(&batch, self.column) {
+                let part = take_record_batch(&batch, &rows)?;
+                if !writers.contains_key(&date) {
+                    let path = self.placement.folder(&self.by, date).join(&self.file);
+                    writers.insert(date, (open(&path, &schema, &self.props).await?, 0));
+                }
+                if let Some((writer, n)) = writers.get_mut(&date) {
+                    writer.write(&part).await?;
+                    *n += part.num_rows() as u64;
+                    if writer.in_progress_size() > FLUSH_BYTES {
+                        writer.flush().await?;
+                    }
+                }
+            }
+        }
+        let mut written = BTreeMap::new();
+        for (date, (writer, n)) in writers {
+            writer.close().await?;
+            written.insert(date, n);
+        }
+        Ok(written)
+    }
+}
+
+/// The row indices of each date in `batch`'s column `column` (a Date32).
+fn split_by_date(batch: &RecordBatch, column: usize) -> BTreeMap<PartitionDate, UInt32Array> {
+    let dates = batch.column(column).as_primitive::<Date32Type>();
+    let mut groups: BTreeMap<PartitionDate, Vec<u32>> = BTreeMap::new();
+    for i in 0..dates.len() {
+        let date = dates.is_valid(i).then(|| dates.value(i));
+        groups.entry(date).or_default().push(i as u32);
+    }
+    groups
+        .into_iter()
+        .map(|(d, rows)| (d, UInt32Array::from(rows)))
+        .collect()
+}
+
+async fn open(
+    path: &Path,
+    schema: &SchemaRef,
+    props: &WriterProperties,
+) -> Result<AsyncArrowWriter<tokio::fs::File>> {
+    if let Some(folder) = path.parent() {
+        tokio::fs::create_dir_all(folder)
+            .await
+            .map_err(|e| Error::io("cannot create partition folder", folder, e))?;
+    }
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| Error::io("cannot create staging file", path, e))?;
+    Ok(AsyncArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(properties_for(props, schema)),
+    )?)
+}
