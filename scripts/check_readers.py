@@ -60,13 +60,39 @@ def check_local(root: pathlib.Path) -> list[str]:
         dataset = ds.dataset(table, format="parquet")
         counts = {
             "pyarrow": dataset.count_rows(),
-            "polars": pl.scan_parquet(f"{table}/*.parquet").select(pl.len()).collect().item(),
+            "polars": pl.scan_parquet(f"{table}/**/*.parquet").select(pl.len()).collect().item(),
             "duckdb": duckdb.sql(f"select count(*) from read_parquet('{table}/**/*.parquet')").fetchall()[0][0],
         }
         failures += [f"{table.name}: {r} read {n} rows, manifest says {expected}" for r, n in counts.items() if n != expected]
         failures += type_problems(table.name, dataset.schema)
+        failures += partition_problems(table)
         print(f"{table.name:<32} {expected:>8} rows  pyarrow polars duckdb ok")
     return failures
+
+
+def partition_problems(table: pathlib.Path) -> list[str]:
+    """A partitioned table (`<column>=YYYY-MM-DD/` folders): DuckDB and Polars,
+    which read the folder names as columns, must see that column as a date."""
+    import duckdb
+
+    columns = {p.name.split("=", 1)[0] for p in table.iterdir() if p.is_dir() and "=" in p.name}
+    out = []
+    for column in columns:
+        described = {r[0]: r[1] for r in duckdb.sql(f"describe select * from read_parquet('{table}/**/*.parquet')").fetchall()}
+        if described.get(column) != "DATE":
+            out.append(f"{table.name}.{column}: DuckDB reads the partition column as {described.get(column)}, expected DATE")
+        dtype = pl.scan_parquet(f"{table}/**/*.parquet").collect_schema().get(column)
+        if dtype != pl.Date:
+            out.append(f"{table.name}.{column}: Polars reads the partition column as {dtype}, expected Date")
+    return out
+
+
+def table_files(table: pathlib.Path) -> list[str]:
+    """The data files of a table folder, partition folders included, without
+    the names readers skip (`_…`, `.…`)."""
+    return sorted(
+        str(f) for f in table.rglob("*.parquet") if not any(part.startswith(("_", ".")) for part in f.relative_to(table).parts)
+    )
 
 
 def check_decoded(root: pathlib.Path) -> list[str]:
@@ -79,7 +105,7 @@ def check_decoded(root: pathlib.Path) -> list[str]:
     failures = []
     for table in tables:
         expected = json.loads((table / "_SUCCESS").read_text())["rows"]
-        files = sorted(str(f) for f in table.glob("*.parquet"))
+        files = table_files(table)
         arrow = ds.dataset(files, format="parquet").to_table()
         frame = pl.read_parquet(files)
         duck = duckdb.sql(f"select * from read_parquet({files!r})").arrow()
