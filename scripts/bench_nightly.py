@@ -4,13 +4,15 @@ Usage (normally through scripts/bench_nightly.sh, which builds first):
     bench_nightly.py --binary PATH --work DIR SCALE...
 
 For each scale: `generate --daily` data (seed 42) once; the last day of every
-daily source is held back. Then, from an empty output root: a full run; the
-held-back day added, a nightly run; a run with nothing new. Reports wall
+daily source is held back. Then, from an empty output root: a full run as
+of the day before the held-back day; that day added, a nightly run as of
+it; a run with nothing new. Reports wall
 time, peak RSS (from wait4) and the nightly run's share of the full run,
 and the models the nightly run built.
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import shutil
@@ -58,9 +60,13 @@ def main():
         hold_back(data, held)
         out = work / f"out-nightly-{scale}"
         shutil.rmtree(out, ignore_errors=True)
-        run = [args.binary, "run", "--quiet", "--input", str(data), "--output", str(out), "--as-of", args.as_of]
-        full, full_rss = timed(run)
+        run = [args.binary, "run", "--quiet", "--input", str(data), "--output", str(out), "--as-of"]
+        # As a nightly schedule runs: the full run the day before, as of the
+        # day before the held-back one; the nightly run as of that day.
+        day = datetime.date.fromisoformat(args.as_of)
+        full, full_rss = timed(run + [str(day - datetime.timedelta(days=1))])
         bring_back(data, held)
+        run.append(str(day))
         nightly, nightly_rss = timed(run)
         results = json.loads((out / "_runs/latest.json").read_text())
         built = [m for m in results["models"] if m.get("skipped") != "unchanged"]

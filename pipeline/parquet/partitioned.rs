@@ -134,7 +134,10 @@ struct StreamWriter {
 type DateWriter = (AsyncArrowWriter<tokio::fs::File>, u64);
 
 impl StreamWriter {
-    async fn run(self, mut stream: SendableRecordBatchStream) -> Result<BTreeMap<PartitionDate, u64>> {
+    async fn run(
+        self,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<BTreeMap<PartitionDate, u64>> {
         let schema = storage_schema(&stream.schema());
         let mut writers: BTreeMap<PartitionDate, DateWriter> = BTreeMap::new();
         while let Some(batch) = stream.next().await {

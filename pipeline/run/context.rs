@@ -85,7 +85,11 @@ impl TableInfo {
     fn of(model: &crate::models::Model) -> TableInfo {
         let (key, parts) = match &model.kind {
             crate::models::ModelKind::Source(source) => (
-                source.primary_key().iter().map(|c| c.name.clone()).collect(),
+                source
+                    .primary_key()
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect(),
                 true,
             ),
             _ => (Vec::new(), false),

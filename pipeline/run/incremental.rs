@@ -72,7 +72,10 @@ enum Plan {
     /// These output dates, from these input dates.
     Dates(BTreeSet<PartitionDate>),
     /// The keys of these new bronze parts (their files' paths), in `table`.
-    Keys { table: String, parts: Vec<(PathBuf, String)> },
+    Keys {
+        table: String,
+        parts: Vec<(PathBuf, String)>,
+    },
 }
 
 /// Build an incremental model on a local root (`applies`).
@@ -85,7 +88,9 @@ pub async fn build(
     result: &mut ModelResult,
 ) -> Result<()> {
     let Root::Local(layout) = &run.root else {
-        return Err(Error::Config("incremental build on a non-local root".into()));
+        return Err(Error::Config(
+            "incremental build on a non-local root".into(),
+        ));
     };
     let layer = model.layer.as_str();
     let name = model.name.as_str();
@@ -100,7 +105,10 @@ pub async fn build(
     let previous = if run.full_refresh {
         None
     } else {
-        run.root.marker(layer, name).await?.and_then(|m| m.incremental)
+        run.root
+            .marker(layer, name)
+            .await?
+            .and_then(|m| m.incremental)
     };
     let base = fingerprint::base(run, model, sql);
     let inputs = current_inputs(run, model, layout)?;
@@ -132,8 +140,14 @@ pub async fn build(
             result.build = Some(Build::Full);
             let df = run.ctx.sql(sql).await?;
             schema = storage_schema(df.schema().as_arrow());
-            rows = write_partitioned(df, &spec.by, &placement, &run.run_id, run.props(model.layer))
-                .await?;
+            rows = write_partitioned(
+                df,
+                &spec.by,
+                &placement,
+                &run.run_id,
+                run.props(model.layer),
+            )
+            .await?;
             BTreeSet::new()
         }
         Plan::Dates(dates) if dates.is_empty() => {
@@ -151,9 +165,14 @@ pub async fn build(
             let df = ctx.sql(sql).await?;
             schema = storage_schema(df.schema().as_arrow());
             let df = df.filter(ident(&spec.by).in_list(list, false))?;
-            let written =
-                write_partitioned(df, &spec.by, &placement, &run.run_id, run.props(model.layer))
-                    .await?;
+            let written = write_partitioned(
+                df,
+                &spec.by,
+                &placement,
+                &run.run_id,
+                run.props(model.layer),
+            )
+            .await?;
             settle(&mut rows, &dates, written);
             dates
         }
@@ -487,8 +506,16 @@ async fn by_keys(
     parts: &[(PathBuf, String)],
     kept: &BTreeMap<PartitionDate, PathBuf>,
     placement: &Placement,
-) -> Result<(BTreeSet<PartitionDate>, BTreeMap<PartitionDate, u64>, SchemaRef)> {
-    let key = run.tables.get(table).map(|i| i.key.clone()).unwrap_or_default();
+) -> Result<(
+    BTreeSet<PartitionDate>,
+    BTreeMap<PartitionDate, u64>,
+    SchemaRef,
+)> {
+    let key = run
+        .tables
+        .get(table)
+        .map(|i| i.key.clone())
+        .unwrap_or_default();
     let ctx = scratch_context(run);
     let whole = run.ctx.table_provider(table).await?;
     let files: Vec<PathBuf> = parts
@@ -496,7 +523,10 @@ async fn by_keys(
         .filter(|(p, _)| p.exists())
         .map(|(p, _)| p.clone())
         .collect();
-    ctx.register_table("__new_rows", files_provider(run, whole.schema(), &files).await?)?;
+    ctx.register_table(
+        "__new_rows",
+        files_provider(run, whole.schema(), &files).await?,
+    )?;
     ctx.register_table("__all_rows", whole)?;
     let quoted: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
     let on = |a: &str, b: &str| {
@@ -512,7 +542,10 @@ async fn by_keys(
         .first()
         .map(|b| b.schema())
         .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
-    ctx.register_table("__keys", Arc::new(MemTable::try_new(keys_schema, vec![keys])?))?;
+    ctx.register_table(
+        "__keys",
+        Arc::new(MemTable::try_new(keys_schema, vec![keys])?),
+    )?;
     // Every bronze row of those keys, from any file: few, so held in memory.
     let restricted = ctx
         .sql(&format!(
@@ -523,7 +556,10 @@ async fn by_keys(
     let restricted_schema: SchemaRef = restricted.schema().inner().clone();
     let restricted = restricted.collect().await?;
     let new_files: Vec<_> = parts.iter().map(|(_, f)| lit(f.as_str())).collect();
-    let all = Arc::new(MemTable::try_new(restricted_schema.clone(), vec![restricted])?);
+    let all = Arc::new(MemTable::try_new(
+        restricted_schema.clone(),
+        vec![restricted],
+    )?);
     ctx.register_table("__restricted", all.clone())?;
     // The keys' rows as published (without the new files) and as they are now.
     let before = ctx
@@ -554,20 +590,32 @@ async fn by_keys(
     }
     // In those dates: the published rows of other keys, then the keys' new rows.
     let old_folders: Vec<PathBuf> = dates.iter().filter_map(|d| kept.get(d).cloned()).collect();
-    ctx.register_table("__old", files_provider(run, schema.clone(), &old_folders).await?)?;
+    ctx.register_table(
+        "__old",
+        files_provider(run, schema.clone(), &old_folders).await?,
+    )?;
     let conformed = new_rows
         .iter()
         .map(|b| crate::parquet::write::conform(b, &schema))
         .collect::<Result<Vec<_>>>()?;
-    ctx.register_table("__now", Arc::new(MemTable::try_new(schema.clone(), vec![conformed])?))?;
+    ctx.register_table(
+        "__now",
+        Arc::new(MemTable::try_new(schema.clone(), vec![conformed])?),
+    )?;
     let merged = ctx
         .sql(&format!(
             "select o.* from __old o left anti join __keys k on {} union all select * from __now",
             on("o", "k")
         ))
         .await?;
-    let written =
-        write_partitioned(merged, &spec.by, placement, &run.run_id, run.props(model.layer)).await?;
+    let written = write_partitioned(
+        merged,
+        &spec.by,
+        placement,
+        &run.run_id,
+        run.props(model.layer),
+    )
+    .await?;
     Ok((dates, written, schema))
 }
 

@@ -223,13 +223,9 @@ pub async fn query_rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
 /// (the Arrow schema BI readers such as pyarrow and Polars see), as `name: Type` lines.
 pub async fn table_schema(output: &Path, layer: &str, table: &str) -> Vec<String> {
     let dir = output.join(layer).join(table);
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    parts.sort();
-    let path = parts.first().expect("a Parquet part").clone();
+    // Partition folders included (an incremental table's files are in them).
+    let parts = medallion::storage::marker::parquet_files(&dir).unwrap();
+    let path = dir.join(parts.first().expect("a Parquet part"));
     let file = std::fs::File::open(&path).unwrap();
     let builder =
         datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
