@@ -14,9 +14,11 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::Partitioning;
 use datafusion::parquet::arrow::AsyncArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::ident;
 use futures::StreamExt;
 
 use super::policy::properties_for;
@@ -85,6 +87,9 @@ pub async fn write_partitioned(
     props: &WriterProperties,
 ) -> Result<BTreeMap<PartitionDate, u64>> {
     let column = date_column(df.schema().as_arrow(), by)?;
+    // Each date in one stream, so one file per date, not one per stream.
+    let streams = df.task_ctx().session_config().target_partitions();
+    let df = df.repartition(Partitioning::Hash(vec![ident(by)], streams))?;
     let streams = df.execute_stream_partitioned().await?;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, stream) in streams.into_iter().enumerate() {

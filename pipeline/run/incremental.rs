@@ -15,7 +15,9 @@
 //!   function of that key's bronze rows (a `latest_rows` with filters and
 //!   per-row expressions) and its primary key columns; the dates of the new
 //!   files' keys, old and new, are recomputed, and in them those keys'
-//!   rows are replaced.
+//!   rows are replaced. A bronze table without a primary key: each row's
+//!   output must depend on that row alone (filters and per-row
+//!   expressions); the new files' rows are added to their dates.
 //!
 //! Anything else (first build, `--full-refresh`, an edited model, another
 //! input changed, a bronze file changed or removed) rebuilds every date.
@@ -112,7 +114,7 @@ pub async fn build(
     };
     let base = fingerprint::base(run, model, sql);
     let inputs = current_inputs(run, model, layout)?;
-    let plan = plan(run, model, spec, previous.as_ref(), &base, &inputs, layout);
+    let plan = plan(spec, previous.as_ref(), &base, &inputs, layout);
     // Every partition the previous version had, published or waiting.
     let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();
     if let (Some(prev), Plan::Dates(_) | Plan::Keys { .. }) = (&previous, &plan) {
@@ -302,8 +304,6 @@ fn current_inputs(
 
 /// Compare the inputs with those the published version was built from.
 fn plan(
-    run: &Run,
-    model: &Model,
     spec: &Incremental,
     previous: Option<&Partitioned>,
     base: &str,
@@ -357,11 +357,8 @@ fn plan(
     }
     match new_parts.as_slice() {
         [] => Plan::Dates(dates),
-        [(table, added)] if dates.is_empty() && model.deps.len() == 1 => {
-            let info = run.tables.get(table).cloned().unwrap_or_default();
-            if info.key.is_empty() {
-                return Plan::Full("the bronze table has no primary key");
-            }
+        // The other inputs are unchanged, so a join with them stays key-local.
+        [(table, added)] if dates.is_empty() => {
             let dir = layout.table_dir("bronze", table);
             let parts = added
                 .iter()
@@ -523,11 +520,13 @@ async fn by_keys(
         .filter(|(p, _)| p.exists())
         .map(|(p, _)| p.clone())
         .collect();
-    ctx.register_table(
-        "__new_rows",
-        files_provider(run, whole.schema(), &files).await?,
-    )?;
+    let new_rows = files_provider(run, whole.schema(), &files).await?;
+    if key.is_empty() {
+        return by_rows(run, model, spec, sql, table, new_rows, kept, placement).await;
+    }
+    ctx.register_table("__new_rows", new_rows)?;
     ctx.register_table("__all_rows", whole)?;
+    register_others(run, &ctx, model, table).await?;
     let quoted: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
     let on = |a: &str, b: &str| {
         quoted
@@ -617,6 +616,74 @@ async fn by_keys(
     )
     .await?;
     Ok((dates, written, schema))
+}
+
+/// A bronze table without a key: the model over the new files' rows alone
+/// gives their output rows, added to the rows their dates already had.
+#[allow(clippy::too_many_arguments)]
+async fn by_rows(
+    run: &Run,
+    model: &Model,
+    spec: &Incremental,
+    sql: &str,
+    table: &str,
+    new_rows: Arc<dyn TableProvider>,
+    kept: &BTreeMap<PartitionDate, PathBuf>,
+    placement: &Placement,
+) -> Result<(
+    BTreeSet<PartitionDate>,
+    BTreeMap<PartitionDate, u64>,
+    SchemaRef,
+)> {
+    let ctx = scratch_context(run);
+    ctx.register_table(table, new_rows)?;
+    register_others(run, &ctx, model, table).await?;
+    let df = ctx.sql(sql).await?;
+    let schema = storage_schema(df.schema().as_arrow());
+    let by = crate::parquet::partitioned::date_column(df.schema().as_arrow(), &spec.by)?;
+    let rows = df.collect().await?;
+    let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    for batch in &rows {
+        collect_dates(batch, by, &mut dates);
+    }
+    let old_folders: Vec<PathBuf> = dates.iter().filter_map(|d| kept.get(d).cloned()).collect();
+    ctx.register_table(
+        "__old",
+        files_provider(run, schema.clone(), &old_folders).await?,
+    )?;
+    let conformed = rows
+        .iter()
+        .map(|b| crate::parquet::write::conform(b, &schema))
+        .collect::<Result<Vec<_>>>()?;
+    ctx.register_table(
+        "__now",
+        Arc::new(MemTable::try_new(schema.clone(), vec![conformed])?),
+    )?;
+    let merged = ctx
+        .sql("select * from __old union all select * from __now")
+        .await?;
+    let written = write_partitioned(
+        merged,
+        &spec.by,
+        placement,
+        &run.run_id,
+        run.props(model.layer),
+    )
+    .await?;
+    Ok((dates, written, schema))
+}
+
+/// Make the model's inputs other than `table` readable in `ctx`, whole.
+async fn register_others(
+    run: &Run,
+    ctx: &SessionContext,
+    model: &Model,
+    table: &str,
+) -> Result<()> {
+    for dep in model.deps.iter().filter(|d| d.as_str() != table) {
+        ctx.register_table(dep.as_str(), run.ctx.table_provider(dep).await?)?;
+    }
+    Ok(())
 }
 
 fn collect_dates(batch: &RecordBatch, column: usize, dates: &mut BTreeSet<PartitionDate>) {

@@ -10,9 +10,6 @@ with final as (
         utc_date(occurred_at) as usage_date,
         metadata
     from {{ latest_rows('bronze_usage_logs') }} as latest
-    -- The filter keeps the cast: DataFusion estimates its selectivity from
-    -- column statistics, which it cannot behind utc_date() (docs/performance.md).
-    where cast(occurred_at as date) <= as_of_date()
 )
 
 select * from final

@@ -12,9 +12,6 @@ with final as (
         _source_file,
         _source_line
     from bronze_bt_users_transactions
-    -- The filter keeps the cast: DataFusion estimates its selectivity from
-    -- column statistics, which it cannot behind utc_date() (docs/performance.md).
-    where cast(transaction_dt as date) <= as_of_date()
 )
 
 select * from final
