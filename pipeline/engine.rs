@@ -6,6 +6,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{
@@ -70,6 +71,10 @@ pub(crate) fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>> {
         None => DiskManagerMode::OsTmpDirectory,
     };
     runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    // No cached folder listings: a run republishes tables under new file
+    // names (an incremental table's partitions) and must read what is there.
+    runtime =
+        runtime.with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     Ok(runtime.build_arc()?)
 }
 

@@ -12,6 +12,7 @@ mod docs;
 mod engagement;
 mod fetch;
 mod golden;
+mod incremental;
 mod nightly;
 mod onboarding;
 mod operations;

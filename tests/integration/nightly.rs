@@ -19,9 +19,9 @@ use crate::support::*;
 
 const LAYERS: [&str; 4] = ["bronze", "silver", "gold", "_quarantine"];
 /// Days held back from the first run, added by the "new day" steps.
-const HELD_BACK: usize = 3;
+pub(crate) const HELD_BACK: usize = 3;
 
-fn medallion(input: &Path, out: &Path, models: &Path, args: &[&str]) -> Output {
+pub(crate) fn medallion(input: &Path, out: &Path, models: &Path, args: &[&str]) -> Output {
     let output = run_command(input, out, models, args).output().unwrap();
     assert!(
         output.status.success(),
@@ -50,7 +50,7 @@ fn run_command(input: &Path, out: &Path, models: &Path, args: &[&str]) -> Comman
 
 /// Daily-drop data with dirty rows, the last `HELD_BACK` days of each
 /// daily source moved to `held` (path under the input, bytes).
-fn daily_data(seed: u64) -> (tempfile::TempDir, Vec<(PathBuf, Vec<u8>)>) {
+pub(crate) fn daily_data(seed: u64) -> (tempfile::TempDir, Vec<(PathBuf, Vec<u8>)>) {
     let data = tempfile::tempdir().unwrap();
     medallion::generate::generate(&medallion::generate::GenerateOptions {
         scale: 0.004,
@@ -87,7 +87,7 @@ fn daily_data(seed: u64) -> (tempfile::TempDir, Vec<(PathBuf, Vec<u8>)>) {
 
 /// Every table of every layer as sorted text rows, without the columns
 /// that name the run (`_ingested_at`, `_run_id`).
-async fn contents(out: &Path) -> BTreeMap<String, Vec<String>> {
+pub(crate) async fn contents(out: &Path) -> BTreeMap<String, Vec<String>> {
     let mut tables = BTreeMap::new();
     for layer in LAYERS {
         let Ok(entries) = std::fs::read_dir(out.join(layer)) else {
@@ -124,7 +124,7 @@ async fn contents(out: &Path) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Build everything from `input` into an empty root and compare every table.
-async fn assert_equals_full_rebuild(
+pub(crate) async fn assert_equals_full_rebuild(
     step: &str,
     input: &Path,
     out: &Path,
@@ -149,11 +149,11 @@ async fn assert_equals_full_rebuild(
     }
 }
 
-fn latest(out: &Path) -> serde_json::Value {
+pub(crate) fn latest(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("_runs/latest.json")).unwrap()).unwrap()
 }
 
-fn model<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn model<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     results["models"]
         .as_array()
         .unwrap()

@@ -1,0 +1,137 @@
+//! Incremental models (docs/operations.md, "Incremental models"), through
+//! the release binary on `generate --daily` folders: a new day recomputes
+//! only its date and leaves every other partition's files as they were; a
+//! re-sent event that moved to another day leaves its old date; moving the
+//! as-of date back and forth computes nothing; after each step every table
+//! equals a full rebuild.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::nightly::{assert_equals_full_rebuild, daily_data, latest, medallion, model};
+use crate::support::*;
+
+/// The partitions of a table and the inode of each of their files.
+fn partition_files(dir: &Path) -> BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = BTreeMap::new();
+    for folder in std::fs::read_dir(dir).unwrap().flatten() {
+        if !folder.path().is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            let name = format!(
+                "{}/{}",
+                folder.file_name().to_string_lossy(),
+                file.file_name().to_string_lossy()
+            );
+            files.insert(name, file.metadata().unwrap().ino());
+        }
+    }
+    files
+}
+
+fn partitions(results: &serde_json::Value, name: &str) -> Vec<String> {
+    let m = model(results, name);
+    assert_eq!(m["build"], "incremental", "{name}: {m}");
+    m["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_models_recompute_only_the_dates_that_changed() {
+    let (data, held) = daily_data(31);
+    let models = models_copy();
+    let out = tempfile::tempdir().unwrap();
+    let (input, root) = (data.path(), out.path());
+    // The first held-back day is 2026-10-29; the run before it is as of 10-28.
+    medallion(input, root, models.path(), &["--as-of", "2026-10-28"]);
+    let events = root.join("silver/silver_events");
+    let before = partition_files(&events);
+    assert!(
+        before
+            .keys()
+            .any(|f| f.starts_with("event_date=2026-10-28/"))
+    );
+    assert!(
+        !before
+            .keys()
+            .any(|f| f.starts_with("event_date=2026-10-29/"))
+    );
+
+    // A new day: only its date is computed, in silver and in the daily golds.
+    for (path, bytes) in held.iter().filter(|(p, _)| p.ends_with("2026-10-29.csv")) {
+        std::fs::write(input.join(path), bytes).unwrap();
+    }
+    let args = ["--as-of", "2026-10-29"];
+    medallion(input, root, models.path(), &args);
+    let results = latest(root);
+    for name in [
+        "silver_events",
+        "silver_usage_logs",
+        "gold_product_engagement_daily",
+        "gold_customer_engagement_daily",
+    ] {
+        assert_eq!(partitions(&results, name), ["2026-10-29"], "{name}");
+    }
+    let after = partition_files(&events);
+    for (file, inode) in &before {
+        assert_eq!(after.get(file), Some(inode), "{file} kept as it was");
+    }
+    assert!(
+        after
+            .keys()
+            .any(|f| f.starts_with("event_date=2026-10-29/"))
+    );
+    assert_equals_full_rebuild("a new day", input, root, models.path(), &args).await;
+
+    // An event re-sent in a later file with another day moves to that day.
+    let first = std::fs::read_to_string(input.join("events/2026-10-10.csv")).unwrap();
+    let mut lines = first.lines();
+    let header = lines.next().unwrap();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.split(',').position(|c| c == "occurred_at").unwrap();
+    let mut moved: Vec<String> = row.iter().map(|s| s.to_string()).collect();
+    moved[at] = "2026-10-29 12:00:00".to_string();
+    std::fs::write(
+        input.join("events/2026-10-29-resent.csv"),
+        format!("{header}\n{}\n", moved.join(",")),
+    )
+    .unwrap();
+    medallion(input, root, models.path(), &args);
+    let results = latest(root);
+    assert_eq!(
+        partitions(&results, "silver_events"),
+        ["2026-10-10", "2026-10-29"]
+    );
+    assert_equals_full_rebuild("a re-sent event", input, root, models.path(), &args).await;
+
+    // Moving the as-of date computes nothing: partitions change sides.
+    for as_of in ["2026-10-20", "2026-10-29"] {
+        let args = ["--as-of", as_of];
+        medallion(input, root, models.path(), &args);
+        let results = latest(root);
+        assert!(
+            partitions(&results, "silver_events").is_empty(),
+            "as of {as_of}"
+        );
+        assert_equals_full_rebuild(as_of, input, root, models.path(), &args).await;
+        // The dates after the as-of date wait, computed, outside the table.
+        let waiting = std::fs::read_dir(root.join("_state/future/silver_events"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| partition_files(&e.path()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let later = waiting
+            .iter()
+            .flat_map(|f| f.keys())
+            .any(|f| f.starts_with("event_date=2026-10-25/"));
+        assert_eq!(later, as_of == "2026-10-20", "as of {as_of}");
+    }
+}
