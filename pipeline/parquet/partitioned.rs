@@ -30,7 +30,7 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// A writer flushes its row group once it holds this much encoded data, so
 /// that memory stays bounded with many dates open at once.
-const FLUSH_BYTES: usize = 8 << 20;
+const FLUSH_BYTES: usize = 2 << 20;
 
 /// A date of a partitioned table: days since the epoch, or NULL.
 pub type PartitionDate = Option<i32>;
