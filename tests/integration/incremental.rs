@@ -73,6 +73,7 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
     for name in [
         "silver_events",
         "silver_usage_logs",
+        "silver_user_transactions",
         "gold_product_engagement_daily",
         "gold_customer_engagement_daily",
     ] {
