@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Partitioning;
@@ -28,9 +28,12 @@ use crate::error::{Error, Result};
 /// The folder name of NULL dates, as Hive and Spark spell it.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
-/// A writer flushes its row group once it holds this much encoded data, so
-/// that memory stays bounded with many dates open at once.
+/// A writer flushes its row group once it holds this much memory, so that
+/// memory stays bounded with many dates open at once.
 const FLUSH_BYTES: usize = 2 << 20;
+
+/// Rows of one date gathered before they are written.
+const WRITE_ROWS: usize = 8192;
 
 /// A date of a partitioned table: days since the epoch, or NULL.
 pub type PartitionDate = Option<i32>;
@@ -136,7 +139,32 @@ struct StreamWriter {
     placement: Placement,
 }
 
-type DateWriter = (AsyncArrowWriter<tokio::fs::File>, u64);
+/// One date's file: its writer, rows written, and rows waiting to be
+/// written together (a batch spreads over many dates, so its share of one
+/// date is small; writing such slices one by one costs more than the data).
+struct DateWriter {
+    writer: AsyncArrowWriter<tokio::fs::File>,
+    rows: u64,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+}
+
+impl DateWriter {
+    async fn write_pending(&mut self, schema: &SchemaRef) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = concat_batches(schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.writer.write(&batch).await?;
+        // Bounded memory per open date, whatever the row group setting.
+        if self.writer.memory_size() > FLUSH_BYTES {
+            self.writer.flush().await?;
+        }
+        Ok(())
+    }
+}
 
 impl StreamWriter {
     async fn run(
@@ -151,42 +179,58 @@ impl StreamWriter {
                 continue;
             }
             let batch = conform(&batch, &schema)?;
-            for (date, rows) in split_by_date(&batch, self.column) {
-                let part = take_record_batch(&batch, &rows)?;
+            for (date, part) in split_by_date(&batch, self.column)? {
                 if !writers.contains_key(&date) {
                     let path = self.placement.folder(&self.by, date).join(&self.file);
-                    writers.insert(date, (open(&path, &schema, &self.props).await?, 0));
+                    let writer = open(&path, &schema, &self.props).await?;
+                    let pending = Vec::new();
+                    writers.insert(
+                        date,
+                        DateWriter {
+                            writer,
+                            rows: 0,
+                            pending,
+                            pending_rows: 0,
+                        },
+                    );
                 }
-                if let Some((writer, n)) = writers.get_mut(&date) {
-                    writer.write(&part).await?;
-                    *n += part.num_rows() as u64;
-                    if writer.in_progress_size() > FLUSH_BYTES {
-                        writer.flush().await?;
+                if let Some(w) = writers.get_mut(&date) {
+                    w.rows += part.num_rows() as u64;
+                    w.pending_rows += part.num_rows();
+                    w.pending.push(part);
+                    if w.pending_rows >= WRITE_ROWS {
+                        w.write_pending(&schema).await?;
                     }
                 }
             }
         }
         let mut written = BTreeMap::new();
-        for (date, (writer, n)) in writers {
-            writer.close().await?;
-            written.insert(date, n);
+        for (date, mut w) in writers {
+            w.write_pending(&schema).await?;
+            w.writer.close().await?;
+            written.insert(date, w.rows);
         }
         Ok(written)
     }
 }
 
-/// The row indices of each date in `batch`'s column `column` (a Date32).
-fn split_by_date(batch: &RecordBatch, column: usize) -> BTreeMap<PartitionDate, UInt32Array> {
+/// `batch` split by the date in column `column` (a Date32): one take in
+/// date order, then a zero-copy slice per date.
+fn split_by_date(batch: &RecordBatch, column: usize) -> Result<Vec<(PartitionDate, RecordBatch)>> {
     let dates = batch.column(column).as_primitive::<Date32Type>();
-    let mut groups: BTreeMap<PartitionDate, Vec<u32>> = BTreeMap::new();
-    for i in 0..dates.len() {
-        let date = dates.is_valid(i).then(|| dates.value(i));
-        groups.entry(date).or_default().push(i as u32);
+    let order = sort_to_indices(dates, None, None)?;
+    let sorted = take_record_batch(batch, &order)?;
+    let dates = sorted.column(column).as_primitive::<Date32Type>();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..=dates.len() {
+        let date = |i: usize| dates.is_valid(i).then(|| dates.value(i));
+        if i == dates.len() || date(i) != date(start) {
+            parts.push((date(start), sorted.slice(start, i - start)));
+            start = i;
+        }
     }
-    groups
-        .into_iter()
-        .map(|(d, rows)| (d, UInt32Array::from(rows)))
-        .collect()
+    Ok(parts)
 }
 
 async fn open(
