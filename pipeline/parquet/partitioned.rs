@@ -21,7 +21,6 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::ident;
 use futures::StreamExt;
 
-use super::policy::properties_for;
 use super::write::{conform, storage_schema};
 use crate::error::{Error, Result};
 
@@ -243,12 +242,5 @@ async fn open(
             .await
             .map_err(|e| Error::io("cannot create partition folder", folder, e))?;
     }
-    let file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| Error::io("cannot create staging file", path, e))?;
-    Ok(AsyncArrowWriter::try_new(
-        file,
-        schema.clone(),
-        Some(properties_for(props, schema)),
-    )?)
+    super::write::open(path, schema, props).await
 }

@@ -127,7 +127,7 @@ async fn write_partition(
     Ok(rows)
 }
 
-async fn open(
+pub(crate) async fn open(
     path: &Path,
     schema: &SchemaRef,
     props: &WriterProperties,

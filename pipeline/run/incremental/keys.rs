@@ -1,0 +1,249 @@
+//! An incremental silver over one bronze table with new files: the rows of
+//! the new files' keys recomputed, in the dates those keys had and have.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionContext, col, lit};
+
+use super::files::{files_provider, scratch_context};
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::models::sidecar::Incremental;
+use crate::parquet::partitioned::{PartitionDate, Placement, write_partitioned};
+use crate::parquet::storage_schema;
+use crate::run::context::Run;
+
+/// Recompute the rows of the keys in new bronze parts: the dates those keys
+/// had and have now are rewritten, keeping the other keys' rows.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn by_keys(
+    run: &Run,
+    model: &Model,
+    spec: &Incremental,
+    sql: &str,
+    table: &str,
+    parts: &[(PathBuf, String)],
+    kept: &BTreeMap<PartitionDate, PathBuf>,
+    placement: &Placement,
+) -> Result<(
+    BTreeSet<PartitionDate>,
+    BTreeMap<PartitionDate, u64>,
+    SchemaRef,
+)> {
+    let key = run
+        .tables
+        .get(table)
+        .map(|i| i.key.clone())
+        .unwrap_or_default();
+    let ctx = scratch_context(run);
+    let whole = run.ctx.table_provider(table).await?;
+    let files: Vec<PathBuf> = parts
+        .iter()
+        .filter(|(p, _)| p.exists())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let new_rows = files_provider(run, whole.schema(), &files).await?;
+    if key.is_empty() {
+        return by_rows(run, model, spec, sql, table, new_rows, kept, placement).await;
+    }
+    ctx.register_table("__new_rows", new_rows)?;
+    ctx.register_table("__all_rows", whole)?;
+    register_others(run, &ctx, model, table).await?;
+    let quoted: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
+    let on = |a: &str, b: &str| {
+        quoted
+            .iter()
+            .map(|k| format!("{a}.{k} is not distinct from {b}.{k}"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let keys_sql = format!("select distinct {} from __new_rows", quoted.join(", "));
+    let keys = ctx.sql(&keys_sql).await?.collect().await?;
+    let keys_schema = keys
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+    ctx.register_table(
+        "__keys",
+        Arc::new(MemTable::try_new(keys_schema, vec![keys])?),
+    )?;
+    // Every bronze row of those keys, from any file: few, so held in memory.
+    let restricted = ctx
+        .sql(&format!(
+            "select a.* from __all_rows a left semi join __keys k on {}",
+            on("a", "k")
+        ))
+        .await?;
+    let restricted_schema: SchemaRef = restricted.schema().inner().clone();
+    let restricted = restricted.collect().await?;
+    let new_files: Vec<_> = parts.iter().map(|(_, f)| lit(f.as_str())).collect();
+    let all = Arc::new(MemTable::try_new(
+        restricted_schema.clone(),
+        vec![restricted],
+    )?);
+    ctx.register_table("__restricted", all.clone())?;
+    // The keys' rows as published (without the new files) and as they are now.
+    let before = ctx
+        .table("__restricted")
+        .await?
+        .filter(col("_source_file").in_list(new_files, true))?
+        .into_view();
+    ctx.register_table(table, before)?;
+    let old_rows = ctx.sql(sql).await?.collect().await?;
+    let _ = ctx.deregister_table(table)?;
+    ctx.register_table(table, all)?;
+    let df = ctx.sql(sql).await?;
+    let schema = storage_schema(df.schema().as_arrow());
+    let output = df.schema().as_arrow().clone();
+    for k in &key {
+        if output.index_of(k).is_err() {
+            return Err(Error::Input(format!(
+                "incremental model {} over {table} must keep the primary key column `{k}` in its output (or declare no `incremental`)",
+                model.name
+            )));
+        }
+    }
+    let by = crate::parquet::partitioned::date_column(&output, &spec.by)?;
+    let new_rows = df.collect().await?;
+    let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    for batch in old_rows.iter().chain(&new_rows) {
+        collect_dates(batch, by, &mut dates);
+    }
+    // In those dates: the published rows of other keys, then the keys' new rows.
+    let kept_rows = format!(
+        "select o.* from __old o left anti join __keys k on {}",
+        on("o", "k")
+    );
+    let target = Target {
+        run,
+        model,
+        spec,
+        kept,
+        placement,
+    };
+    let written = target
+        .rewrite(&ctx, &dates, &schema, new_rows, &kept_rows)
+        .await?;
+    Ok((dates, written, schema))
+}
+
+/// A bronze table without a key: the model over the new files' rows alone
+/// gives their output rows, added to the rows their dates already had.
+#[allow(clippy::too_many_arguments)]
+async fn by_rows(
+    run: &Run,
+    model: &Model,
+    spec: &Incremental,
+    sql: &str,
+    table: &str,
+    new_rows: Arc<dyn TableProvider>,
+    kept: &BTreeMap<PartitionDate, PathBuf>,
+    placement: &Placement,
+) -> Result<(
+    BTreeSet<PartitionDate>,
+    BTreeMap<PartitionDate, u64>,
+    SchemaRef,
+)> {
+    let ctx = scratch_context(run);
+    ctx.register_table(table, new_rows)?;
+    register_others(run, &ctx, model, table).await?;
+    let df = ctx.sql(sql).await?;
+    let schema = storage_schema(df.schema().as_arrow());
+    let by = crate::parquet::partitioned::date_column(df.schema().as_arrow(), &spec.by)?;
+    let rows = df.collect().await?;
+    let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    for batch in &rows {
+        collect_dates(batch, by, &mut dates);
+    }
+    let target = Target {
+        run,
+        model,
+        spec,
+        kept,
+        placement,
+    };
+    let written = target
+        .rewrite(&ctx, &dates, &schema, rows, "select * from __old")
+        .await?;
+    Ok((dates, written, schema))
+}
+
+/// Where the recomputed dates of one build go.
+struct Target<'a> {
+    run: &'a Run,
+    model: &'a Model,
+    spec: &'a Incremental,
+    /// Every date of the previous version and its folder.
+    kept: &'a BTreeMap<PartitionDate, PathBuf>,
+    placement: &'a Placement,
+}
+
+impl Target<'_> {
+    /// Write `dates` anew: the rows `kept_rows` selects from their previous
+    /// files (`__old`), then `rows` (`__now`).
+    async fn rewrite(
+        &self,
+        ctx: &SessionContext,
+        dates: &BTreeSet<PartitionDate>,
+        schema: &SchemaRef,
+        rows: Vec<RecordBatch>,
+        kept_rows: &str,
+    ) -> Result<BTreeMap<PartitionDate, u64>> {
+        let old: Vec<PathBuf> = dates
+            .iter()
+            .filter_map(|d| self.kept.get(d).cloned())
+            .collect();
+        ctx.register_table(
+            "__old",
+            files_provider(self.run, schema.clone(), &old).await?,
+        )?;
+        let rows = rows
+            .iter()
+            .map(|b| crate::parquet::write::conform(b, schema))
+            .collect::<Result<Vec<_>>>()?;
+        ctx.register_table(
+            "__now",
+            Arc::new(MemTable::try_new(schema.clone(), vec![rows])?),
+        )?;
+        let merged = ctx
+            .sql(&format!("{kept_rows} union all select * from __now"))
+            .await?;
+        let props = self.run.props(self.model.layer);
+        write_partitioned(
+            merged,
+            &self.spec.by,
+            self.placement,
+            &self.run.run_id,
+            props,
+        )
+        .await
+    }
+}
+
+/// Make the model's inputs other than `table` readable in `ctx`, whole.
+async fn register_others(
+    run: &Run,
+    ctx: &SessionContext,
+    model: &Model,
+    table: &str,
+) -> Result<()> {
+    for dep in model.deps.iter().filter(|d| d.as_str() != table) {
+        ctx.register_table(dep.as_str(), run.ctx.table_provider(dep).await?)?;
+    }
+    Ok(())
+}
+
+fn collect_dates(batch: &RecordBatch, column: usize, dates: &mut BTreeSet<PartitionDate>) {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Date32Type;
+    let values = batch.column(column).as_primitive::<Date32Type>();
+    for i in 0..values.len() {
+        dates.insert(values.is_valid(i).then(|| values.value(i)));
+    }
+}

@@ -1,0 +1,259 @@
+//! Incremental models (`incremental = { by, lookback_days }` in the
+//! sidecar): a table partitioned by a date column, of which a run
+//! recomputes only the dates its inputs changed and keeps the others as
+//! they are (hard links into the staged version, which is then tested and
+//! swapped in whole like any table).
+//!
+//! The engine, not the SQL, applies the as-of date: the model is computed
+//! for every date, the dates up to the as-of are published and the later
+//! ones wait in `_state/future/<table>/<run_id>/`, so that moving the as-of
+//! date only moves partitions. Which dates to recompute:
+//! - inputs that are incremental tables: their changed partitions, each
+//!   widened by `lookback_days` (a row dated `d` reads inputs dated
+//!   `d - lookback_days ..= d`);
+//! - one bronze table with new files: the model must keep a key's rows a
+//!   function of that key's bronze rows (a `latest_rows` with filters and
+//!   per-row expressions) and its primary key columns; the dates of the new
+//!   files' keys, old and new, are recomputed, and in them those keys'
+//!   rows are replaced. A bronze table without a primary key: each row's
+//!   output must depend on that row alone (filters and per-row
+//!   expressions); the new files' rows are added to their dates.
+//!
+//! Anything else (first build, `--full-refresh`, an edited model, another
+//! input changed, a bronze file changed or removed) rebuilds every date.
+//! Only on a local root with Parquet tables and the local engine; elsewhere
+//! the model is built whole, unpartitioned, with the same rows.
+
+mod files;
+mod keys;
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::{ident, lit};
+use datafusion::scalar::ScalarValue;
+
+use self::files::{
+    input_provider, link_folder, partition_folders, remove_other_folders, scratch_context,
+};
+use self::keys::by_keys;
+use self::plan::{current_inputs, plan};
+use super::context::Run;
+use super::fingerprint;
+use super::publish::{Staged, Version, publish};
+use super::results::{Build, ModelResult};
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::models::sidecar::Incremental;
+use crate::parquet::partitioned::{
+    PartitionDate, Placement, date_text, parse_date, write_partitioned,
+};
+use crate::parquet::{empty_parquet, storage_schema};
+use crate::storage::Root;
+use crate::storage::marker::{Partitioned, parquet_files};
+
+/// Whether `model` is built date by date here (else whole, unpartitioned).
+pub fn applies(run: &Run, model: &Model) -> bool {
+    model.incremental.is_some()
+        && matches!(run.root, Root::Local(_))
+        && run.cluster.is_none()
+        && run.config.table_format.of(model.layer.as_str()) == crate::config::TableFormat::Parquet
+}
+
+/// The SQL of an incremental model built whole: the engine's as-of cap
+/// around the model's query (NULL dates are always published).
+pub fn capped_sql(sql: &str, by: &str) -> String {
+    format!(
+        "select * from ({sql}) as incremental_model where \"{by}\" is null or \"{by}\" <= as_of_date()"
+    )
+}
+
+/// What to recompute.
+pub(super) enum Plan {
+    /// Every date, from all inputs.
+    Full(&'static str),
+    /// These output dates, from these input dates.
+    Dates(BTreeSet<PartitionDate>),
+    /// The keys of these new bronze parts (their files' paths), in `table`.
+    Keys {
+        table: String,
+        parts: Vec<(PathBuf, String)>,
+    },
+}
+
+/// Build an incremental model on a local root (`applies`).
+pub async fn build(
+    run: &Run,
+    model: &Model,
+    spec: &Incremental,
+    sql: &str,
+    fingerprint: Option<String>,
+    result: &mut ModelResult,
+) -> Result<()> {
+    let Root::Local(layout) = &run.root else {
+        return Err(Error::Config(
+            "incremental build on a non-local root".into(),
+        ));
+    };
+    let layer = model.layer.as_str();
+    let name = model.name.as_str();
+    let published = layout.table_dir(layer, name);
+    let stage = run.staging.join(layer).join(name);
+    let future_root = layout.root.join("_state").join("future").join(name);
+    let placement = Placement {
+        table: stage.clone(),
+        future: future_root.join(&run.run_id),
+        as_of: days(run.as_of),
+    };
+    let previous = if run.full_refresh {
+        None
+    } else {
+        run.root
+            .marker(layer, name)
+            .await?
+            .and_then(|m| m.incremental)
+    };
+    let base = fingerprint::base(run, model, sql);
+    let inputs = current_inputs(run, model, layout)?;
+    let plan = plan(spec, previous.as_ref(), &base, &inputs, layout);
+    // Every partition the previous version had, published or waiting.
+    let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();
+    if let (Some(prev), Plan::Dates(_) | Plan::Keys { .. }) = (&previous, &plan) {
+        for (date, folder) in partition_folders(&published, &spec.by)? {
+            kept.insert(date, folder);
+        }
+        if let Some(run_id) = &prev.future {
+            for (date, folder) in partition_folders(&future_root.join(run_id), &spec.by)? {
+                kept.insert(date, folder);
+            }
+        }
+    }
+    let mut rows: BTreeMap<PartitionDate, u64> = match &previous {
+        Some(prev) if !matches!(plan, Plan::Full(_)) => prev
+            .rows
+            .iter()
+            .filter_map(|(d, n)| Some((parse_date(d)?, *n)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let schema: SchemaRef;
+    let recomputed: BTreeSet<PartitionDate> = match plan {
+        Plan::Full(why) => {
+            tracing::debug!(model = %name, reason = why, "Incremental model rebuilt whole.");
+            result.build = Some(Build::Full);
+            let df = run.ctx.sql(sql).await?;
+            schema = storage_schema(df.schema().as_arrow());
+            rows = write_partitioned(
+                df,
+                &spec.by,
+                &placement,
+                &run.run_id,
+                run.props(model.layer),
+            )
+            .await?;
+            BTreeSet::new()
+        }
+        Plan::Dates(dates) if dates.is_empty() => {
+            // Only the as-of date moved: partitions change sides, nothing is computed.
+            schema = storage_schema(run.ctx.sql(sql).await?.schema().as_arrow());
+            dates
+        }
+        Plan::Dates(dates) => {
+            let ctx = scratch_context(run);
+            for dep in &model.deps {
+                let provider = input_provider(run, dep, &dates, spec.lookback_days, layout).await?;
+                ctx.register_table(dep.as_str(), provider)?;
+            }
+            let list: Vec<_> = dates.iter().filter_map(|d| d.map(date_lit)).collect();
+            let df = ctx.sql(sql).await?;
+            schema = storage_schema(df.schema().as_arrow());
+            let df = df.filter(ident(&spec.by).in_list(list, false))?;
+            let written = write_partitioned(
+                df,
+                &spec.by,
+                &placement,
+                &run.run_id,
+                run.props(model.layer),
+            )
+            .await?;
+            settle(&mut rows, &dates, written);
+            dates
+        }
+        Plan::Keys { table, parts } => {
+            let (dates, written, s) =
+                by_keys(run, model, spec, sql, &table, &parts, &kept, &placement).await?;
+            schema = s;
+            settle(&mut rows, &dates, written);
+            dates
+        }
+    };
+    if !matches!(result.build, Some(Build::Full)) {
+        result.build = Some(Build::Incremental);
+        result.partitions = Some(recomputed.iter().map(|d| date_text(*d)).collect());
+    }
+    // The dates not recomputed keep their files, each on its side of the as-of.
+    for (date, folder) in &kept {
+        if recomputed.contains(date) {
+            continue;
+        }
+        link_folder(folder, &placement.folder(&spec.by, *date))?;
+    }
+    std::fs::create_dir_all(&stage)
+        .map_err(|e| Error::io("cannot create staging folder", &stage, e))?;
+    if parquet_files(&stage)?.is_empty() {
+        // No dates at all: one empty file, so readers still see the columns.
+        let bytes = empty_parquet(&schema, run.props(model.layer))?;
+        let path = stage.join(format!("part-empty-{}.parquet", run.run_id));
+        std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
+    }
+    let as_of = days(run.as_of);
+    let published_rows: u64 = rows
+        .iter()
+        .filter(|(d, _)| d.is_none_or(|d| d <= as_of))
+        .map(|(_, n)| n)
+        .sum();
+    let has_future = rows.keys().any(|d| d.is_some_and(|d| d > as_of));
+    result.rows_written = published_rows;
+    let version = Version {
+        rows: published_rows,
+        fingerprint,
+        inputs: Vec::new(),
+        incremental: Some(Partitioned {
+            base,
+            as_of: run.as_of.to_string(),
+            inputs,
+            future: has_future.then(|| run.run_id.clone()),
+            rows: rows.iter().map(|(d, n)| (date_text(*d), *n)).collect(),
+        }),
+    };
+    let outcome = publish(run, model, Staged::Local(&stage), version, result).await;
+    // Keep only the future folder the published marker names.
+    let keep = match &outcome {
+        Ok(()) => has_future.then(|| run.run_id.clone()),
+        Err(_) => previous.and_then(|p| p.future),
+    };
+    remove_other_folders(&future_root, keep.as_deref());
+    outcome
+}
+
+/// Replace the counts of `dates` by what was written for them.
+fn settle(
+    rows: &mut BTreeMap<PartitionDate, u64>,
+    dates: &BTreeSet<PartitionDate>,
+    written: BTreeMap<PartitionDate, u64>,
+) {
+    rows.retain(|d, _| !dates.contains(d));
+    rows.extend(written);
+}
+
+/// Days since the epoch of a date.
+fn days(date: chrono::NaiveDate) -> i32 {
+    date.signed_duration_since(chrono::DateTime::UNIX_EPOCH.date_naive())
+        .num_days() as i32
+}
+
+fn date_lit(days: i32) -> datafusion::prelude::Expr {
+    lit(ScalarValue::Date32(Some(days)))
+}

@@ -1,0 +1,137 @@
+//! Which dates an incremental build recomputes: each input as this build
+//! reads it, against what the published version was built from.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Plan;
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::models::sidecar::Incremental;
+use crate::parquet::partitioned::{PartitionDate, parse_date};
+use crate::run::context::Run;
+use crate::storage::Layout;
+use crate::storage::marker::{InputState, Partitioned, parquet_files};
+
+/// Each input as this build reads it (recorded in the marker).
+pub(super) fn current_inputs(
+    run: &Run,
+    model: &Model,
+    layout: &Layout,
+) -> Result<BTreeMap<String, InputState>> {
+    let mut inputs = BTreeMap::new();
+    for dep in &model.deps {
+        let info = run.tables.get(dep).cloned().unwrap_or_default();
+        let layer = info.layer.map_or("bronze", |l| l.as_str());
+        let parquet = run.config.table_format.of(layer) == crate::config::TableFormat::Parquet;
+        let state = if info.partitioned && parquet {
+            let dir = layout.table_dir(layer, dep);
+            let mut partitions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for file in parquet_files(&dir)? {
+                let (folder, name) = file.split_once('/').unwrap_or(("", file.as_str()));
+                partitions
+                    .entry(folder.to_string())
+                    .or_default()
+                    .push(name.to_string());
+            }
+            InputState::Partitions(partitions)
+        } else if info.parts {
+            let marker = crate::storage::Marker::parse(
+                &std::fs::read(
+                    layout
+                        .table_dir(layer, dep)
+                        .join(crate::storage::SUCCESS_MARKER),
+                )
+                .map_err(|e| Error::io("cannot read marker", &layout.table_dir(layer, dep), e))?,
+                dep,
+            )?;
+            let mut keys: Vec<String> = marker
+                .inputs
+                .iter()
+                .map(|p| format!("{}\t{}", p.key, p.file))
+                .collect();
+            keys.sort();
+            InputState::Parts(keys)
+        } else {
+            InputState::Version(run.version(dep))
+        };
+        inputs.insert(dep.clone(), state);
+    }
+    Ok(inputs)
+}
+
+/// Compare the inputs with those the published version was built from.
+pub(super) fn plan(
+    spec: &Incremental,
+    previous: Option<&Partitioned>,
+    base: &str,
+    inputs: &BTreeMap<String, InputState>,
+    layout: &Layout,
+) -> Plan {
+    let Some(prev) = previous else {
+        return Plan::Full("no incremental version published");
+    };
+    if prev.base != base {
+        return Plan::Full("the model, its tests or the variables changed");
+    }
+    if prev.inputs.keys().ne(inputs.keys()) {
+        return Plan::Full("the model reads other tables");
+    }
+    let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    let mut new_parts: Vec<(String, Vec<String>)> = Vec::new();
+    for (dep, now) in inputs {
+        match (&prev.inputs[dep], now) {
+            (InputState::Version(a), InputState::Version(b)) if a == b && a.is_some() => {}
+            (InputState::Parts(a), InputState::Parts(b)) => {
+                let had: BTreeSet<&String> = a.iter().collect();
+                let has: BTreeSet<&String> = b.iter().collect();
+                if !had.is_subset(&has) {
+                    return Plan::Full("a bronze file changed or was removed");
+                }
+                let added: Vec<String> = has.difference(&had).map(|s| s.to_string()).collect();
+                if !added.is_empty() {
+                    new_parts.push((dep.clone(), added));
+                }
+            }
+            (InputState::Partitions(a), InputState::Partitions(b)) => {
+                let folders: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for folder in folders {
+                    if a.get(folder) == b.get(folder) {
+                        continue;
+                    }
+                    let value = folder.split_once('=').map_or("", |(_, v)| v);
+                    match parse_date(value) {
+                        Some(Some(d)) => {
+                            for shift in 0..=spec.lookback_days as i32 {
+                                dates.insert(Some(d + shift));
+                            }
+                        }
+                        _ => return Plan::Full("an input's undated rows changed"),
+                    }
+                }
+            }
+            _ => return Plan::Full("an input changed"),
+        }
+    }
+    match new_parts.as_slice() {
+        [] => Plan::Dates(dates),
+        // The other inputs are unchanged, so a join with them stays key-local.
+        [(table, added)] if dates.is_empty() => {
+            let dir = layout.table_dir("bronze", table);
+            let parts = added
+                .iter()
+                .filter_map(|k| k.split_once('\t'))
+                .map(|(key, file)| {
+                    (
+                        dir.join(crate::storage::marker::part_name(key)),
+                        file.to_string(),
+                    )
+                })
+                .collect();
+            Plan::Keys {
+                table: table.clone(),
+                parts,
+            }
+        }
+        _ => Plan::Full("new bronze files, with other inputs"),
+    }
+}
