@@ -23,19 +23,12 @@ use crate::run::context::Run;
 /// had and have now are rewritten, keeping the other keys' rows.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn by_keys(
-    run: &Run,
-    model: &Model,
-    spec: &Incremental,
+    target: &Target<'_>,
     sql: &str,
     table: &str,
     parts: &[(PathBuf, String)],
-    kept: &BTreeMap<PartitionDate, PathBuf>,
-    placement: &Placement,
-) -> Result<(
-    BTreeSet<PartitionDate>,
-    BTreeMap<PartitionDate, u64>,
-    SchemaRef,
-)> {
+) -> Result<Recomputed> {
+    let (run, model, spec) = (target.run, target.model, target.spec);
     let key = run
         .tables
         .get(table)
@@ -50,7 +43,7 @@ pub(super) async fn by_keys(
         .collect();
     let new_rows = files_provider(run, whole.schema(), &files).await?;
     if key.is_empty() {
-        return by_rows(run, model, spec, sql, table, new_rows, kept, placement).await;
+        return by_rows(target, sql, table, new_rows).await;
     }
     ctx.register_table("__new_rows", new_rows)?;
     ctx.register_table("__all_rows", whole)?;
@@ -120,13 +113,6 @@ pub(super) async fn by_keys(
         "select o.* from __old o left anti join __keys k on {}",
         on("o", "k")
     );
-    let target = Target {
-        run,
-        model,
-        spec,
-        kept,
-        placement,
-    };
     let written = target
         .rewrite(&ctx, &dates, &schema, new_rows, &kept_rows)
         .await?;
@@ -135,21 +121,13 @@ pub(super) async fn by_keys(
 
 /// A bronze table without a key: the model over the new files' rows alone
 /// gives their output rows, added to the rows their dates already had.
-#[allow(clippy::too_many_arguments)]
 async fn by_rows(
-    run: &Run,
-    model: &Model,
-    spec: &Incremental,
+    target: &Target<'_>,
     sql: &str,
     table: &str,
     new_rows: Arc<dyn TableProvider>,
-    kept: &BTreeMap<PartitionDate, PathBuf>,
-    placement: &Placement,
-) -> Result<(
-    BTreeSet<PartitionDate>,
-    BTreeMap<PartitionDate, u64>,
-    SchemaRef,
-)> {
+) -> Result<Recomputed> {
+    let (run, model, spec) = (target.run, target.model, target.spec);
     let ctx = scratch_context(run);
     ctx.register_table(table, new_rows)?;
     register_others(run, &ctx, model, table).await?;
@@ -161,27 +139,27 @@ async fn by_rows(
     for batch in &rows {
         collect_dates(batch, by, &mut dates);
     }
-    let target = Target {
-        run,
-        model,
-        spec,
-        kept,
-        placement,
-    };
     let written = target
         .rewrite(&ctx, &dates, &schema, rows, "select * from __old")
         .await?;
     Ok((dates, written, schema))
 }
 
-/// Where the recomputed dates of one build go.
-struct Target<'a> {
-    run: &'a Run,
-    model: &'a Model,
-    spec: &'a Incremental,
+/// The dates recomputed, the rows written to each, the table's schema.
+pub(super) type Recomputed = (
+    BTreeSet<PartitionDate>,
+    BTreeMap<PartitionDate, u64>,
+    SchemaRef,
+);
+
+/// One build of an incremental model and where its recomputed dates go.
+pub(super) struct Target<'a> {
+    pub run: &'a Run,
+    pub model: &'a Model,
+    pub spec: &'a Incremental,
     /// Every date of the previous version and its folder.
-    kept: &'a BTreeMap<PartitionDate, PathBuf>,
-    placement: &'a Placement,
+    pub kept: &'a BTreeMap<PartitionDate, PathBuf>,
+    pub placement: &'a Placement,
 }
 
 impl Target<'_> {

@@ -38,7 +38,7 @@ use datafusion::scalar::ScalarValue;
 use self::files::{
     input_provider, link_folder, partition_folders, remove_other_folders, scratch_context,
 };
-use self::keys::by_keys;
+use self::keys::{Target, by_keys};
 use self::plan::{current_inputs, plan};
 use super::context::Run;
 use super::fingerprint;
@@ -182,8 +182,14 @@ pub async fn build(
             dates
         }
         Plan::Keys { table, parts } => {
-            let (dates, written, s) =
-                by_keys(run, model, spec, sql, &table, &parts, &kept, &placement).await?;
+            let target = Target {
+                run,
+                model,
+                spec,
+                kept: &kept,
+                placement: &placement,
+            };
+            let (dates, written, s) = by_keys(&target, sql, &table, &parts).await?;
             schema = s;
             settle(&mut rows, &dates, written);
             dates
