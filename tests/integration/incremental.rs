@@ -135,4 +135,19 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
             .any(|f| f.starts_with("event_date=2026-10-25/"));
         assert_eq!(later, as_of == "2026-10-20", "as of {as_of}");
     }
+
+    // The waiting dates deleted by hand: the next run rebuilds whole
+    // rather than publish without them.
+    medallion(input, root, models.path(), &["--as-of", "2026-10-20"]);
+    std::fs::remove_dir_all(root.join("_state/future")).unwrap();
+    medallion(input, root, models.path(), &args);
+    let results = latest(root);
+    let build = results["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "silver_events")
+        .map(|m| m["build"].clone());
+    assert_eq!(build, Some(serde_json::json!("full")));
+    assert_equals_full_rebuild("future deleted", input, root, models.path(), &args).await;
 }

@@ -9,7 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 
 use super::files::{files_provider, scratch_context};
 use crate::error::{Error, Result};
@@ -35,6 +35,16 @@ pub(super) async fn by_keys(
         .map(|i| i.key.clone())
         .unwrap_or_default();
     let ctx = scratch_context(run);
+    // The new keys are few among all bronze rows: the scan decodes the key
+    // columns, filters them by the join's keys, and decodes the other
+    // columns only of matching rows (docs/performance.md).
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .parquet
+        .pushdown_filters = true;
     let whole = run.ctx.table_provider(table).await?;
     let files: Vec<PathBuf> = parts
         .iter()
@@ -192,13 +202,18 @@ impl Target<'_> {
         let merged = ctx
             .sql(&format!("{kept_rows} union all select * from __now"))
             .await?;
-        let props = self.run.props(self.model.layer);
+        self.write(merged).await
+    }
+
+    /// Write the rows of `df` into their date folders (each on its side of
+    /// the as-of date); the rows written per date.
+    pub async fn write(&self, df: DataFrame) -> Result<BTreeMap<PartitionDate, u64>> {
         write_partitioned(
-            merged,
+            df,
             &self.spec.by,
             self.placement,
             &self.run.run_id,
-            props,
+            self.run.props(self.model.layer),
         )
         .await
     }

@@ -47,9 +47,7 @@ use super::results::{Build, ModelResult};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
-use crate::parquet::partitioned::{
-    PartitionDate, Placement, date_text, parse_date, write_partitioned,
-};
+use crate::parquet::partitioned::{PartitionDate, Placement, date_text, parse_date};
 use crate::parquet::{empty_parquet, storage_schema};
 use crate::storage::Root;
 use crate::storage::marker::{Partitioned, parquet_files};
@@ -117,7 +115,17 @@ pub async fn build(
     };
     let base = fingerprint::base(run, model, sql);
     let inputs = current_inputs(run, model, layout)?;
-    let plan = plan(spec, previous.as_ref(), &base, &inputs, layout);
+    // The later dates wait outside the table: without them only a full
+    // build gives every date back.
+    let future_gone = previous
+        .as_ref()
+        .and_then(|p| p.future.as_ref())
+        .is_some_and(|id| !future_root.join(id).is_dir());
+    let plan = if future_gone {
+        Plan::Full("the dates after the as-of date are gone from _state/future")
+    } else {
+        plan(spec, previous.as_ref(), &base, &inputs, layout)
+    };
     // Every partition the previous version had, published or waiting.
     let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();
     if let (Some(prev), Plan::Dates(_) | Plan::Keys { .. }) = (&previous, &plan) {
@@ -138,6 +146,13 @@ pub async fn build(
             .collect(),
         _ => BTreeMap::new(),
     };
+    let target = Target {
+        run,
+        model,
+        spec,
+        kept: &kept,
+        placement: &placement,
+    };
     let schema: SchemaRef;
     let recomputed: BTreeSet<PartitionDate> = match plan {
         Plan::Full(why) => {
@@ -145,14 +160,7 @@ pub async fn build(
             result.build = Some(Build::Full);
             let df = run.ctx.sql(sql).await?;
             schema = storage_schema(df.schema().as_arrow());
-            rows = write_partitioned(
-                df,
-                &spec.by,
-                &placement,
-                &run.run_id,
-                run.props(model.layer),
-            )
-            .await?;
+            rows = target.write(df).await?;
             BTreeSet::new()
         }
         Plan::Dates(dates) if dates.is_empty() => {
@@ -170,25 +178,11 @@ pub async fn build(
             let df = ctx.sql(sql).await?;
             schema = storage_schema(df.schema().as_arrow());
             let df = df.filter(ident(&spec.by).in_list(list, false))?;
-            let written = write_partitioned(
-                df,
-                &spec.by,
-                &placement,
-                &run.run_id,
-                run.props(model.layer),
-            )
-            .await?;
+            let written = target.write(df).await?;
             settle(&mut rows, &dates, written);
             dates
         }
         Plan::Keys { table, parts } => {
-            let target = Target {
-                run,
-                model,
-                spec,
-                kept: &kept,
-                placement: &placement,
-            };
             let (dates, written, s) = by_keys(&target, sql, &table, &parts).await?;
             schema = s;
             settle(&mut rows, &dates, written);
