@@ -81,7 +81,7 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
             .join(format!("{}.toml", model.name));
         let (sidecar, tests) = sidecar::load_tests(&spec, models_dir)?;
         if let Some(incremental) = sidecar.incremental {
-            incremental_allowed(model, &spec)?;
+            incremental_allowed(model, &incremental, &spec)?;
             model.incremental = Some(incremental);
         }
         for test in &tests {
@@ -97,7 +97,11 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
 }
 
 /// Whether a model may declare `incremental` in its sidecar `spec`.
-fn incremental_allowed(model: &Model, spec: &Path) -> Result<()> {
+fn incremental_allowed(
+    model: &Model,
+    incremental: &sidecar::Incremental,
+    spec: &Path,
+) -> Result<()> {
     let ModelKind::Sql { sql, .. } = &model.kind else {
         return Err(Error::Input(format!(
             "{}: `incremental` is for SQL models; a source is already read file by file",
@@ -107,6 +111,13 @@ fn incremental_allowed(model: &Model, spec: &Path) -> Result<()> {
     if sql.to_ascii_lowercase().contains("as_of_date(") {
         return Err(Error::Input(format!(
             "{}: an incremental model must not call as_of_date(): the engine publishes only its dates up to the as-of date (and keeps the later ones for when the as-of date reaches them), so drop that filter from {}.sql",
+            spec.display(),
+            model.name
+        )));
+    }
+    if let Some(table) = incremental.follows.keys().find(|t| !model.deps.contains(t)) {
+        return Err(Error::Input(format!(
+            "{}: `incremental.follows` names {table}, which {}.sql does not read; name one of its inputs",
             spec.display(),
             model.name
         )));

@@ -68,6 +68,12 @@ pub struct Incremental {
     /// Default 0: on rows of its own date only.
     #[serde(default)]
     pub lookback_days: u32,
+    /// `{ <input> = "<column>" }`: the model's rows follow that incremental
+    /// input by that column (both in the model's bronze table and in the
+    /// input): when dates of the input change, the rows whose column value
+    /// is in those dates, before and after, are recomputed. Default: none.
+    #[serde(default)]
+    pub follows: std::collections::BTreeMap<String, String>,
 }
 
 /// One `[[tests]]` entry as written; checked into a [`DataTest`].

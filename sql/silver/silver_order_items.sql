@@ -1,6 +1,7 @@
 -- silver_order_items: one row per order_item_id (grain) whose order exists in
--- silver_orders (so also on or before the as-of date); items of a missing
--- order are excluded everywhere (docs/models.md §3). A missing product keeps the line
+-- silver_orders (so also on or before the as-of date), partitioned by its
+-- order's day; items of a missing order are excluded everywhere
+-- (docs/models.md §3). A missing product keeps the line
 -- with cost 0. Line money is rounded to cents, half away from zero:
 --   line_revenue = quantity × unit_price × (1 − discount)
 --   line_profit  = quantity × (unit_price × (1 − discount) − cost)
@@ -8,6 +9,7 @@ with final as (
     select
         i.order_item_id,
         i.order_id,
+        o.order_day,
         i.product_id,
         i.quantity,
         i.unit_price,

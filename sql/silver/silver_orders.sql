@@ -1,5 +1,6 @@
--- silver_orders: one row per order_id (grain) placed on or before the as-of
--- date. Status is normalised to lower case; a revenue order is shipped or
+-- silver_orders: one row per order_id (grain), partitioned by order_day; the
+-- engine publishes the days up to the as-of date (incremental, see the
+-- sidecar). Status is normalised to lower case; a revenue order is shipped or
 -- delivered (docs/models.md §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
 with final as (
@@ -14,9 +15,6 @@ with final as (
         shipping_cost,
         delivered_at
     from {{ latest_rows('bronze_orders') }} as latest
-    -- The filter keeps the cast: DataFusion estimates its selectivity from
-    -- column statistics, which it cannot behind utc_date() (docs/performance.md).
-    where cast(order_date as date) <= as_of_date()
 )
 
 select * from final

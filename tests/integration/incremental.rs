@@ -74,6 +74,9 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         "silver_events",
         "silver_usage_logs",
         "silver_user_transactions",
+        "silver_orders",
+        "silver_order_items",
+        "silver_order_totals",
         "gold_product_engagement_daily",
         "gold_customer_engagement_daily",
     ] {

@@ -379,7 +379,7 @@ fn nothing_new_builds_nothing_and_unchanged_files_keep_their_parts() {
         assert_eq!(orders_after.get(part), Some(inode), "{part} kept as it was");
     }
     assert_eq!(model(&results, "bronze_events")["skipped"], "unchanged");
-    assert_eq!(model(&results, "silver_orders")["build"], "full");
+    assert_eq!(model(&results, "silver_orders")["build"], "incremental");
     assert_eq!(model(&results, "silver_events")["skipped"], "unchanged");
 
     // --full-refresh reads every file and builds every model.

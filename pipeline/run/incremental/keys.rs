@@ -1,5 +1,8 @@
 //! An incremental silver over one bronze table with new files: the rows of
-//! the new files' keys recomputed, in the dates those keys had and have.
+//! the new files' keys recomputed, in the dates those keys had and have;
+//! with `follows`, also the rows in changed dates of the followed inputs
+//! (the keys whose bronze rows point into those dates now, and the keys
+//! the published version had in them).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -11,22 +14,25 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 
-use super::files::{files_provider, scratch_context};
+use super::Follow;
+use super::files::{files_provider, input_provider, scratch_context};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
 use crate::parquet::partitioned::{PartitionDate, Placement, write_partitioned};
 use crate::parquet::storage_schema;
 use crate::run::context::Run;
+use crate::storage::Layout;
 
 /// Recompute the rows of the keys in new bronze parts: the dates those keys
 /// had and have now are rewritten, keeping the other keys' rows.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn by_keys(
     target: &Target<'_>,
     sql: &str,
     table: &str,
     parts: &[(PathBuf, String)],
+    follow: &[Follow],
+    layout: &Layout,
 ) -> Result<Recomputed> {
     let (run, model, spec) = (target.run, target.model, target.spec);
     let key = run
@@ -53,6 +59,12 @@ pub(super) async fn by_keys(
         .collect();
     let new_rows = files_provider(run, whole.schema(), &files).await?;
     if key.is_empty() {
+        if let Some(f) = follow.first() {
+            return Err(Error::Input(format!(
+                "incremental model {} follows {} but reads {table}, which has no primary key; drop `follows` from its sidecar",
+                model.name, f.table
+            )));
+        }
         return by_rows(target, sql, table, new_rows).await;
     }
     ctx.register_table("__new_rows", new_rows)?;
@@ -66,12 +78,36 @@ pub(super) async fn by_keys(
             .collect::<Vec<_>>()
             .join(" and ")
     };
-    let keys_sql = format!("select distinct {} from __new_rows", quoted.join(", "));
-    let keys = ctx.sql(&keys_sql).await?.collect().await?;
-    let keys_schema = keys
-        .first()
-        .map(|b| b.schema())
-        .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+    let columns = quoted.join(", ");
+    let mut sources = vec![format!("select {columns} from __new_rows")];
+    // The rows of followed inputs' changed dates: the keys whose bronze rows
+    // point into them now, and those the published version had in them.
+    let out_schema = storage_schema(run.ctx.sql(sql).await?.schema().as_arrow());
+    for (i, f) in follow.iter().enumerate() {
+        let now = input_provider(run, &f.table, &f.dates, 0, layout).await?;
+        ctx.register_table(format!("__follow_{i}"), now)?;
+        let old: Vec<PathBuf> = f
+            .dates
+            .iter()
+            .filter_map(|d| target.kept.get(d).cloned())
+            .collect();
+        let old = files_provider(run, out_schema.clone(), &old).await?;
+        ctx.register_table(format!("__followed_{i}"), old)?;
+        let c = format!("\"{}\"", f.column);
+        sources.push(format!(
+            "select {columns} from __all_rows where {c} in (select {c} from __follow_{i})"
+        ));
+        sources.push(format!("select {columns} from __followed_{i}"));
+    }
+    let keys_sql = format!(
+        "select distinct {columns} from ({}) as k",
+        sources.join(" union all ")
+    );
+    // The plan's schema, not a batch's: no key at all is a valid outcome
+    // (a followed date changed without any of this table's rows).
+    let keys = ctx.sql(&keys_sql).await?;
+    let keys_schema: SchemaRef = keys.schema().inner().clone();
+    let keys = keys.collect().await?;
     ctx.register_table(
         "__keys",
         Arc::new(MemTable::try_new(keys_schema, vec![keys])?),
@@ -92,11 +128,11 @@ pub(super) async fn by_keys(
     )?);
     ctx.register_table("__restricted", all.clone())?;
     // The keys' rows as published (without the new files) and as they are now.
-    let before = ctx
-        .table("__restricted")
-        .await?
-        .filter(col("_source_file").in_list(new_files, true))?
-        .into_view();
+    let mut before = ctx.table("__restricted").await?;
+    if !new_files.is_empty() {
+        before = before.filter(col("_source_file").in_list(new_files, true))?;
+    }
+    let before = before.into_view();
     ctx.register_table(table, before)?;
     let old_rows = ctx.sql(sql).await?.collect().await?;
     let _ = ctx.deregister_table(table)?;
@@ -114,7 +150,8 @@ pub(super) async fn by_keys(
     }
     let by = crate::parquet::partitioned::date_column(&output, &spec.by)?;
     let new_rows = df.collect().await?;
-    let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    // The followed dates are rewritten even where no key's row is left.
+    let mut dates: BTreeSet<PartitionDate> = follow.iter().flat_map(|f| f.dates.clone()).collect();
     for batch in old_rows.iter().chain(&new_rows) {
         collect_dates(batch, by, &mut dates);
     }

@@ -74,11 +74,20 @@ pub(super) enum Plan {
     Full(&'static str),
     /// These output dates, from these input dates.
     Dates(BTreeSet<PartitionDate>),
-    /// The keys of these new bronze parts (their files' paths), in `table`.
+    /// The keys of these new bronze parts (their files' paths), in `table`,
+    /// and the keys of the rows in changed dates of followed inputs.
     Keys {
         table: String,
         parts: Vec<(PathBuf, String)>,
+        follow: Vec<Follow>,
     },
+}
+
+/// Changed dates of an input the model's rows follow by `column`.
+pub(super) struct Follow {
+    pub table: String,
+    pub column: String,
+    pub dates: BTreeSet<PartitionDate>,
 }
 
 /// Build an incremental model on a local root (`applies`).
@@ -182,8 +191,13 @@ pub async fn build(
             settle(&mut rows, &dates, written);
             dates
         }
-        Plan::Keys { table, parts } => {
-            let (dates, written, s) = by_keys(&target, sql, &table, &parts).await?;
+        Plan::Keys {
+            table,
+            parts,
+            follow,
+        } => {
+            let (dates, written, s) =
+                by_keys(&target, sql, &table, &parts, &follow, layout).await?;
             schema = s;
             settle(&mut rows, &dates, written);
             dates

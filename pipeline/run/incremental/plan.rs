@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Plan;
+use super::{Follow, Plan};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
@@ -77,6 +77,8 @@ pub(super) fn plan(
         return Plan::Full("the model reads other tables");
     }
     let mut dates: BTreeSet<PartitionDate> = BTreeSet::new();
+    // The changed dates of the inputs the rows follow (`follows`), exactly.
+    let mut followed: BTreeMap<String, BTreeSet<PartitionDate>> = BTreeMap::new();
     let mut new_parts: Vec<(String, Vec<String>)> = Vec::new();
     for (dep, now) in inputs {
         match (&prev.inputs[dep], now) {
@@ -100,6 +102,9 @@ pub(super) fn plan(
                     }
                     let value = folder.split_once('=').map_or("", |(_, v)| v);
                     match parse_date(value) {
+                        Some(Some(d)) if spec.follows.contains_key(dep) => {
+                            followed.entry(dep.clone()).or_default().insert(Some(d));
+                        }
                         Some(Some(d)) => {
                             for shift in 0..=spec.lookback_days as i32 {
                                 dates.insert(Some(d + shift));
@@ -112,9 +117,32 @@ pub(super) fn plan(
             _ => return Plan::Full("an input changed"),
         }
     }
+    let follow: Vec<Follow> = followed
+        .into_iter()
+        .map(|(table, dates)| Follow {
+            column: spec.follows[&table].clone(),
+            table,
+            dates,
+        })
+        .collect();
+    // The one bronze table whose keys the rows are a function of.
+    let bronze: Vec<&String> = inputs
+        .iter()
+        .filter(|(_, s)| matches!(s, InputState::Parts(_)))
+        .map(|(t, _)| t)
+        .collect();
     match new_parts.as_slice() {
-        [] => Plan::Dates(dates),
-        // The other inputs are unchanged, so a join with them stays key-local.
+        [] if follow.is_empty() => Plan::Dates(dates),
+        [] => match bronze.as_slice() {
+            [table] if dates.is_empty() => Plan::Keys {
+                table: table.to_string(),
+                parts: Vec::new(),
+                follow,
+            },
+            _ => Plan::Full("a followed input changed, with other inputs"),
+        },
+        // The other inputs are unchanged (or followed), so a join with
+        // them stays key-local.
         [(table, added)] if dates.is_empty() => {
             let dir = layout.table_dir("bronze", table);
             let parts = added
@@ -130,6 +158,7 @@ pub(super) fn plan(
             Plan::Keys {
                 table: table.clone(),
                 parts,
+                follow,
             }
         }
         _ => Plan::Full("new bronze files, with other inputs"),
