@@ -153,4 +153,29 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         .map(|m| m["build"].clone());
     assert_eq!(build, Some(serde_json::json!("full")));
     assert_equals_full_rebuild("future deleted", input, root, models.path(), &args).await;
+
+    // A day's orders before their items, then the items: the items follow
+    // their orders' day in both runs.
+    let args = ["--as-of", "2026-10-30"];
+    for folder in ["orders", "order_items"] {
+        for (path, bytes) in held
+            .iter()
+            .filter(|(p, _)| p.starts_with(folder) && p.ends_with("2026-10-30.csv"))
+        {
+            std::fs::write(input.join(path), bytes).unwrap();
+        }
+        medallion(input, root, models.path(), &args);
+        let results = latest(root);
+        if folder == "orders" {
+            assert_eq!(partitions(&results, "silver_orders"), ["2026-10-30"]);
+        } else {
+            assert_eq!(model(&results, "silver_orders")["skipped"], "unchanged");
+        }
+        assert_eq!(
+            partitions(&results, "silver_order_items"),
+            ["2026-10-30"],
+            "{folder}"
+        );
+        assert_equals_full_rebuild(folder, input, root, models.path(), &args).await;
+    }
 }
