@@ -45,6 +45,22 @@ impl TestResult {
 /// Failing rows kept as examples per test.
 pub const SAMPLE_ROWS: usize = 5;
 
+/// Which rows of a model's table its data tests read.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every row: a full build, `medallion test`.
+    Whole,
+    /// An incremental build: `rows` names a table of the partitions (by
+    /// date column `by`) this build wrote, the rest being files that passed
+    /// their tests before; `keys` are the columns whose every row it
+    /// rewrote, wherever it was (see `DataTest::recomputed_rows_sql`).
+    Recomputed {
+        rows: &'a str,
+        by: &'a str,
+        keys: &'a [String],
+    },
+}
+
 /// Run `tests` against the table registered as `table` in `ctx`; on a
 /// cluster, each for at most `cluster_seconds` (0 = no limit), past which
 /// the test reports an error.
@@ -53,13 +69,14 @@ pub async fn run_tests(
     table: &str,
     tests: &[DataTest],
     cluster_seconds: u64,
+    scope: Scope<'_>,
 ) -> Vec<TestResult> {
     let mut results = Vec::with_capacity(tests.len());
     for test in tests {
         let outcome = within_cluster_limit(
             cluster_seconds,
             || format!("data test {} of {table}", test.name),
-            run_one(ctx, table, test),
+            run_one(ctx, table, test, scope),
         )
         .await;
         let result = match outcome {
@@ -106,9 +123,15 @@ async fn run_one(
     ctx: &SessionContext,
     table: &str,
     test: &DataTest,
+    scope: Scope<'_>,
 ) -> Result<(u64, Vec<serde_json::Value>)> {
     let schema = ctx.table(table).await?.schema().as_arrow().clone();
-    let failing = test.failing_rows_sql(table, &schema);
+    let failing = match scope {
+        Scope::Whole => test.failing_rows_sql(table, &schema),
+        Scope::Recomputed { rows, by, keys } => {
+            test.recomputed_rows_sql(table, rows, by, keys, &schema)
+        }
+    };
     let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
     let batches = ctx
         .sql_with_options(&count_sql, read_only())
@@ -224,6 +247,7 @@ mod tests {
                 unique(&["z", "s"]),
             ],
             0,
+            Scope::Whole,
         )
         .await;
         assert_eq!(
@@ -259,5 +283,35 @@ mod tests {
             (results[5].status, results[5].failing_rows),
             (TestStatus::Fail, 1)
         );
+
+        // An incremental build wrote the rows with n >= 2: (b, 2), (c, 3),
+        // (a, 4), (b, 5), (d, 5); it kept the two (a, 1).
+        let recomputed = ctx.sql("select * from m where n >= 2").await.unwrap();
+        ctx.register_table("m_new", recomputed.into_view()).unwrap();
+        let scoped = |by, keys| Scope::Recomputed {
+            rows: "m_new",
+            by,
+            keys,
+        };
+        let positive = DataTest {
+            name: "n positive".into(),
+            severity: Severity::Error,
+            kind: TestKind::Expression("n > 1".into()),
+        };
+        let tests = [unique(&["s"]), unique(&["s", "n"]), positive];
+        // Partitioned by s: a key's rows share a date.
+        let within = run_tests(&ctx, "m", &tests, 0, scoped("s", &[])).await;
+        let counts = |r: &[TestResult]| r.iter().map(|t| t.failing_rows).collect::<Vec<_>>();
+        // Among the new rows alone: b twice; the kept rows (n = 1) are not tested.
+        assert_eq!(counts(&within), [1, 0, 0]);
+        // The new rows' keys in the whole table: a (3 rows) and b (2); the
+        // repeated (a, 1) has no new row.
+        let whole = run_tests(&ctx, "m", &tests, 0, scoped("z", &[])).await;
+        assert_eq!(counts(&whole), [2, 0, 0]);
+        // Every row of the keys s rewritten, wherever it was: within again.
+        let keys = ["s".to_string()];
+        let rewritten = run_tests(&ctx, "m", &tests, 0, scoped("z", &keys)).await;
+        assert_eq!(counts(&rewritten), [1, 0, 0]);
+        assert!(whole.iter().all(|t| t.error.is_none()), "{whole:?}");
     }
 }

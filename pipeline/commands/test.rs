@@ -109,7 +109,7 @@ pub async fn test_published(
                     error: Some(why.clone()),
                 })
                 .collect(),
-            None => audit::run_tests(&ctx, &model.name, &model.tests, 0).await,
+            None => audit::run_tests(&ctx, &model.name, &model.tests, 0, audit::Scope::Whole).await,
         };
         out.push((model.name.clone(), results));
     }

@@ -198,6 +198,54 @@ impl DataTest {
             TestKind::Sql { sql, .. } => sql.trim().trim_end_matches(';').to_string(),
         }
     }
+
+    /// The failing rows among the recomputed rows of an incremental build:
+    /// `rows` names a table of the partitions (by date column `by`) the
+    /// build wrote, `table` the whole staged table. Row tests and
+    /// `relationships` read `rows` only (the kept partitions are the files
+    /// that passed before). `unique` finds repeats among `rows` when a
+    /// repeat cannot lie outside them: its columns hold `by` (a key lives in
+    /// one date), or all of `keys`, the columns whose every row the build
+    /// rewrote wherever it was; otherwise it looks the keys of `rows` up in
+    /// the whole table. `min_rows` and `sql` tests read the whole table.
+    pub fn recomputed_rows_sql(
+        &self,
+        table: &str,
+        rows: &str,
+        by: &str,
+        keys: &[String],
+        schema: &Schema,
+    ) -> String {
+        let within = |cols: &[String]| {
+            cols.iter().any(|c| c == by)
+                || (!keys.is_empty() && keys.iter().all(|k| cols.contains(k)))
+        };
+        match &self.kind {
+            TestKind::MinRows(_) | TestKind::Sql { .. } => self.failing_rows_sql(table, schema),
+            TestKind::Unique(cols) if !within(cols) => {
+                let (t, r) = (quote_ident(table), quote_ident(rows));
+                let selected = column_list(cols, "b.");
+                // One column skips NULLs, several compare them as values
+                // (as the whole-table form does).
+                let on = match cols.as_slice() {
+                    [c] => format!("b.{0} = c.{0}", quote_ident(c)),
+                    _ => cols
+                        .iter()
+                        .map(|c| format!("b.{0} is not distinct from c.{0}", quote_ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                };
+                format!(
+                    "with changed as (select distinct {} from {r}) \
+                     select {selected}, count(*) as occurrences \
+                     from {t} as b left semi join changed as c on {on} \
+                     group by {selected} having count(*) > 1",
+                    column_list(cols, ""),
+                )
+            }
+            _ => self.failing_rows_sql(rows, schema),
+        }
+    }
 }
 
 /// Whether `column` of `schema` holds text (what `key_hash` takes).

@@ -40,13 +40,26 @@ pub struct Version {
     pub incremental: Option<Partitioned>,
 }
 
-/// Test the staged table, then publish it or keep the previous version.
+/// Test the whole staged table, then publish it or keep the previous version.
 pub async fn publish(
     run: &Run,
     model: &Model,
     staged: Staged<'_>,
     version: Version,
     result: &mut ModelResult,
+) -> Result<()> {
+    publish_tested(run, model, staged, version, result, audit::Scope::Whole).await
+}
+
+/// Test the rows `scope` says of the staged table, then publish it or keep
+/// the previous version.
+pub async fn publish_tested(
+    run: &Run,
+    model: &Model,
+    staged: Staged<'_>,
+    version: Version,
+    result: &mut ModelResult,
+    scope: audit::Scope<'_>,
 ) -> Result<()> {
     let layer = model.layer.as_str();
     let name = model.name.as_str();
@@ -67,7 +80,7 @@ pub async fn publish(
             }
         };
         let started = Instant::now();
-        result.tests = audit::run_tests(test_ctx, name, &model.tests, limit).await;
+        result.tests = audit::run_tests(test_ctx, name, &model.tests, limit, scope).await;
         tracing::debug!(model = %name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
         let blocking: Vec<&str> = result
             .tests

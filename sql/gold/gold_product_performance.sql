@@ -3,14 +3,13 @@
 -- never reach this table. Reviews up to the as-of date.
 with product_sales as (
     select
-        i.product_id,
-        sum(i.quantity) as units,
-        sum(i.line_revenue) as revenue,
-        sum(i.line_profit) as profit
-    from silver_order_items as i
-    inner join silver_orders as o on o.order_id = i.order_id
-    where o.is_revenue_order
-    group by i.product_id
+        product_id,
+        sum(quantity) as units,
+        sum(line_revenue) as revenue,
+        sum(line_profit) as profit
+    from silver_order_items
+    where is_revenue_order
+    group by product_id
 ),
 
 product_reviews as (

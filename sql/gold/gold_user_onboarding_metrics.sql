@@ -3,6 +3,8 @@
 -- first_login_dt + habit_window_days − 1. Individuals reach the habit on their
 -- habit_threshold-th distinct transaction day; Sellers on their
 -- habit_threshold-th charge (type 8 or 9). habit_dt is the day it was reached.
+-- Charges are counted in day order: the n-th charge's day is the same in any
+-- order of the charges of one day, so no finer order (time, file, line) is read.
 with users as (
     select * from silver_onboarding_users where segment_name is not null
 ),
@@ -11,11 +13,8 @@ window_transactions as (
     select
         t.user_id,
         u.segment,
-        t.transaction_dt,
         t.transaction_day,
-        t.type,
-        t._source_file,
-        t._source_line
+        t.type
     from silver_user_transactions as t
     inner join users as u on u.user_id = t.user_id
     where days_between(t.transaction_day, u.first_login_dt) between 0 and param('habit_window_days') - 1
@@ -39,10 +38,7 @@ seller_progress as (
     select
         user_id,
         transaction_day,
-        row_number() over (
-            partition by user_id
-            order by transaction_dt, _source_file, _source_line
-        ) as reached
+        row_number() over (partition by user_id order by transaction_day) as reached
     from window_transactions
     where segment = 2 and type in (8, 9)
 ),

@@ -36,13 +36,15 @@ use datafusion::prelude::{ident, lit};
 use datafusion::scalar::ScalarValue;
 
 use self::files::{
-    input_provider, link_folder, partition_folders, remove_other_folders, scratch_context,
+    files_provider, input_provider, link_folder, partition_folders, remove_other_folders,
+    scratch_context,
 };
 use self::keys::{Target, by_keys};
 use self::plan::{current_inputs, plan};
 use super::context::Run;
 use super::fingerprint;
-use super::publish::{Staged, Version, publish};
+use super::publish::{Staged, Version, publish, publish_tested};
+use crate::audit::Scope;
 use super::results::{Build, ModelResult};
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -137,12 +139,15 @@ pub async fn build(
     };
     // Every partition the previous version had, published or waiting.
     let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();
+    // The waiting ones: never tested, as the table did not hold them.
+    let mut waited: BTreeSet<PartitionDate> = BTreeSet::new();
     if let (Some(prev), Plan::Dates(_) | Plan::Keys { .. }) = (&previous, &plan) {
         for (date, folder) in partition_folders(&published, &spec.by)? {
             kept.insert(date, folder);
         }
         if let Some(run_id) = &prev.future {
             for (date, folder) in partition_folders(&future_root.join(run_id), &spec.by)? {
+                waited.insert(date);
                 kept.insert(date, folder);
             }
         }
@@ -163,6 +168,8 @@ pub async fn build(
         placement: &placement,
     };
     let schema: SchemaRef;
+    // The key columns whose every row a key build rewrote, wherever it was.
+    let mut rewritten_keys: Vec<String> = Vec::new();
     let recomputed: BTreeSet<PartitionDate> = match plan {
         Plan::Full(why) => {
             tracing::debug!(model = %name, reason = why, "Incremental model rebuilt whole.");
@@ -198,6 +205,11 @@ pub async fn build(
         } => {
             let (dates, written, s) =
                 by_keys(&target, sql, &table, &parts, &follow, layout).await?;
+            rewritten_keys = run
+                .tables
+                .get(&table)
+                .map(|i| i.key.clone())
+                .unwrap_or_default();
             schema = s;
             settle(&mut rows, &dates, written);
             dates
@@ -242,7 +254,31 @@ pub async fn build(
             rows: rows.iter().map(|(d, n)| (date_text(*d), *n)).collect(),
         }),
     };
-    let outcome = publish(run, model, Staged::Local(&stage), version, result).await;
+    let full = matches!(result.build, Some(Build::Full));
+    let outcome = if full {
+        publish(run, model, Staged::Local(&stage), version, result).await
+    } else {
+        // The tests read the dates this build wrote or brought in from the
+        // waiting side; the other files passed them when first published.
+        let tested: Vec<PathBuf> = recomputed
+            .union(&waited)
+            .filter(|d| d.is_none_or(|d| d <= as_of))
+            .map(|d| placement.folder(&spec.by, *d))
+            .filter(|f| f.is_dir())
+            .collect();
+        let rows_name = format!("__recomputed_{name}");
+        run.ctx
+            .register_table(rows_name.as_str(), files_provider(run, schema, &tested).await?)?;
+        let scope = Scope::Recomputed {
+            rows: &rows_name,
+            by: &spec.by,
+            keys: &rewritten_keys,
+        };
+        let outcome =
+            publish_tested(run, model, Staged::Local(&stage), version, result, scope).await;
+        let _ = run.ctx.deregister_table(rows_name.as_str())?;
+        outcome
+    };
     // Keep only the future folder the published marker names.
     let keep = match &outcome {
         Ok(()) => has_future.then(|| run.run_id.clone()),
