@@ -231,7 +231,8 @@ impl DataTest {
                     [c] => format!("b.{0} = c.{0}", quote_ident(c)),
                     _ => cols
                         .iter()
-                        .map(|c| format!("b.{0} is not distinct from c.{0}", quote_ident(c)))
+                        // Parenthesised: `x is not distinct from y and z` reads `y and z` as one.
+                        .map(|c| format!("(b.{0} is not distinct from c.{0})", quote_ident(c)))
                         .collect::<Vec<_>>()
                         .join(" and "),
                 };

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::nightly::{assert_equals_full_rebuild, daily_data, latest, medallion, model};
+use crate::nightly::{
+    assert_equals_full_rebuild, daily_data, latest, medallion, model, run_command,
+};
 use crate::support::*;
 
 /// The partitions of a table and the inode of each of their files.
@@ -178,4 +180,64 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         );
         assert_equals_full_rebuild(folder, input, root, models.path(), &args).await;
     }
+}
+
+/// The failing-row count of `test` of `name` in the last run.
+fn failing_rows(root: &Path, name: &str, test: &str) -> u64 {
+    let results = latest(root);
+    let m = model(&results, name);
+    m["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == test)
+        .unwrap_or_else(|| panic!("{name} has no test {test}: {m}"))["failing_rows"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_builds_test_the_dates_they_bring_into_the_table() {
+    let (data, held) = daily_data(32);
+    let models = models_copy();
+    // A test only the rows after 2026-10-28 fail.
+    let test = "no usage after 10-28";
+    let sidecar = models.path().join("silver/silver_usage_logs.toml");
+    let mut text = std::fs::read_to_string(&sidecar).unwrap();
+    text.push_str(&format!(
+        "\n[[tests]]\ntype = \"expression\"\nname = \"{test}\"\nexpression = \"usage_date <= date '2026-10-28'\"\n"
+    ));
+    std::fs::write(&sidecar, text).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (input, root) = (data.path(), out.path());
+    for (path, bytes) in &held {
+        std::fs::write(input.join(path), bytes).unwrap();
+    }
+    // Every day on disk, as of 10-28: the later dates wait outside the table.
+    medallion(input, root, models.path(), &["--as-of", "2026-10-28"]);
+    assert_eq!(failing_rows(root, "silver_usage_logs", test), 0);
+
+    // As of 10-29 nothing is computed, but 10-29 comes into the table:
+    // its rows are tested, fail, and the previous version stays.
+    let args = ["--as-of", "2026-10-29"];
+    let run = run_command(input, root, models.path(), &args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(partitions(&latest(root), "silver_usage_logs").is_empty());
+    let scoped = failing_rows(root, "silver_usage_logs", test);
+    assert!(scoped > 0);
+    // The same failing rows as a rebuild that tests every row finds.
+    let full: Vec<&str> = args.iter().copied().chain(["--full-refresh"]).collect();
+    let run = run_command(input, root, models.path(), &full)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(3));
+    assert_eq!(model(&latest(root), "silver_usage_logs")["build"], "full");
+    assert_eq!(failing_rows(root, "silver_usage_logs", test), scoped);
 }

@@ -31,7 +31,7 @@ pub(crate) fn medallion(input: &Path, out: &Path, models: &Path, args: &[&str]) 
     output
 }
 
-fn run_command(input: &Path, out: &Path, models: &Path, args: &[&str]) -> Command {
+pub(crate) fn run_command(input: &Path, out: &Path, models: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medallion"));
     cmd.current_dir(project_root())
         .args(["run", "--quiet", "--max-bad-row-fraction", "0.3", "--input"])

@@ -74,7 +74,8 @@ pub(super) async fn by_keys(
     let on = |a: &str, b: &str| {
         quoted
             .iter()
-            .map(|k| format!("{a}.{k} is not distinct from {b}.{k}"))
+            // Parenthesised: `x is not distinct from y and z` reads `y and z` as one.
+            .map(|k| format!("({a}.{k} is not distinct from {b}.{k})"))
             .collect::<Vec<_>>()
             .join(" and ")
     };

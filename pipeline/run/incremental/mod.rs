@@ -44,8 +44,8 @@ use self::plan::{current_inputs, plan};
 use super::context::Run;
 use super::fingerprint;
 use super::publish::{Staged, Version, publish, publish_tested};
-use crate::audit::Scope;
 use super::results::{Build, ModelResult};
+use crate::audit::Scope;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
@@ -267,8 +267,10 @@ pub async fn build(
             .filter(|f| f.is_dir())
             .collect();
         let rows_name = format!("__recomputed_{name}");
-        run.ctx
-            .register_table(rows_name.as_str(), files_provider(run, schema, &tested).await?)?;
+        run.ctx.register_table(
+            rows_name.as_str(),
+            files_provider(run, schema, &tested).await?,
+        )?;
         let scope = Scope::Recomputed {
             rows: &rows_name,
             by: &spec.by,
