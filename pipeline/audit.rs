@@ -312,6 +312,8 @@ mod tests {
         let keys = ["s".to_string()];
         let rewritten = run_tests(&ctx, "m", &tests, 0, scoped("z", &keys)).await;
         assert_eq!(counts(&rewritten), [1, 0, 0]);
-        assert!(whole.iter().all(|t| t.error.is_none()), "{whole:?}");
+        for results in [&within, &whole, &rewritten] {
+            assert!(results.iter().all(|t| t.error.is_none()), "{results:?}");
+        }
     }
 }
