@@ -80,8 +80,16 @@ pub fn discover(config: &Config) -> Result<Vec<Model>> {
             .join(model.layer.as_str())
             .join(format!("{}.toml", model.name));
         let (sidecar, tests) = sidecar::load_tests(&spec, models_dir)?;
-        if let Some(incremental) = sidecar.incremental {
+        if let Some(mut incremental) = sidecar.incremental {
             incremental_allowed(model, &incremental, &spec)?;
+            if let Some(days) = &incremental.lookahead_days {
+                incremental.lookahead = days.resolve(&config.variables.as_map()).ok_or_else(|| {
+                    Error::Input(format!(
+                        "{}: `incremental.lookahead_days = {days:?}` is not a whole number of days or the name of a whole-number variable; write a number or a variable of medallion.toml's [variables]",
+                        spec.display()
+                    ))
+                })?;
+            }
             model.incremental = Some(incremental);
         }
         for test in &tests {

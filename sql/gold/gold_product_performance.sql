@@ -1,14 +1,14 @@
 -- gold_product_performance: one row per product_id (grain) of silver_products
--- (docs/models.md §3.2). Sales count lines of revenue orders; items of unknown products
--- never reach this table. Reviews up to the as-of date.
+-- (docs/models.md §3.2). Sales count lines of revenue orders, added up from
+-- their monthly sums; items of unknown products never reach this table.
+-- Reviews up to the as-of date.
 with product_sales as (
     select
         product_id,
-        sum(quantity) as units,
-        sum(line_revenue) as revenue,
-        sum(line_profit) as profit
-    from silver_order_items
-    where is_revenue_order
+        sum(units) as units,
+        sum(revenue) as revenue,
+        sum(profit) as profit
+    from silver_product_sales_monthly
     group by product_id
 ),
 

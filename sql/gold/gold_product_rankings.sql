@@ -23,6 +23,10 @@ windowed_events as (
     cross join reference as r
     where date_part('epoch', e.occurred_at) >= r.t0_epoch - param('ranking_window_days') * 86400
       and date_part('epoch', e.occurred_at) < r.t0_epoch
+      -- The same window by event_date, a little wider: a constant bound on a
+      -- column, so the scan skips the files of other days.
+      and e.event_date >= cast(cast(as_of_date() as int) - cast(ceil(param('ranking_window_days')) as int) as date)
+      and e.event_date <= as_of_date()
 ),
 
 -- Summed as decimals: an exact, order-independent sum, so the scores are

@@ -1,5 +1,6 @@
 -- silver_onboarding_users: one row per onboarded user_id (grain) whose first
--- login is on or before the as-of date, with the segment from dim_users only
+-- login is on or before the as-of date (the engine publishes the dates up to
+-- it: the table is incremental by first_login_dt), with the segment from dim_users only
 -- (NULL when unknown: gold excludes those users, a warn test counts them) and
 -- the deterministic A/B assignment of docs/models.md §3.5:
 --   bucket = murmur3_x86_32('<ab_salt>/<user_id>', seed 0) % 10000
@@ -13,7 +14,7 @@ with onboarded as (
         *,
         murmur3_x86_32(concat(setting('ab_salt'), '/', cast(user_id as varchar))) % 10000 as ab_bucket
     from {{ latest_rows('bronze_lk_onboarding') }} as latest
-    where first_login_dt <= as_of_date()
+    where first_login_dt is not null
 ),
 
 final as (

@@ -13,6 +13,7 @@ use datafusion::execution::options::ReadOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::{Error, Result};
+use crate::models::sidecar::Incremental;
 use crate::parquet::partitioned::{PartitionDate, parse_date};
 use crate::run::context::Run;
 use crate::storage::Layout;
@@ -25,13 +26,14 @@ pub(super) fn scratch_context(run: &Run) -> SessionContext {
     ctx
 }
 
-/// An input restricted to the dates `dates` need (incremental tables), or
-/// the whole published table (any other).
+/// An input restricted to the dates `dates` need (incremental tables): those
+/// `spec`'s partitions read, or `dates` themselves without a spec; or the
+/// whole published table (any other input).
 pub(super) async fn input_provider(
     run: &Run,
     dep: &str,
     dates: &BTreeSet<PartitionDate>,
-    lookback: u32,
+    spec: Option<&Incremental>,
     layout: &Layout,
 ) -> Result<Arc<dyn TableProvider>> {
     let whole = run.ctx.table_provider(dep).await?;
@@ -42,7 +44,12 @@ pub(super) async fn input_provider(
     let layer = info.layer.map_or("silver", |l| l.as_str());
     let mut wanted: BTreeSet<i32> = BTreeSet::new();
     for d in dates.iter().flatten() {
-        wanted.extend((d - lookback as i32)..=*d);
+        match spec {
+            Some(spec) => wanted.extend(spec.input_days(*d)),
+            None => {
+                wanted.insert(*d);
+            }
+        }
     }
     let folders: Vec<PathBuf> = partition_folders(&layout.table_dir(layer, dep), "")?
         .into_iter()

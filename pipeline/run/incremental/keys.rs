@@ -85,7 +85,7 @@ pub(super) async fn by_keys(
     // point into them now, and those the published version had in them.
     let out_schema = storage_schema(run.ctx.sql(sql).await?.schema().as_arrow());
     for (i, f) in follow.iter().enumerate() {
-        let now = input_provider(run, &f.table, &f.dates, 0, layout).await?;
+        let now = input_provider(run, &f.table, &f.dates, None, layout).await?;
         ctx.register_table(format!("__follow_{i}"), now)?;
         let old: Vec<PathBuf> = f
             .dates

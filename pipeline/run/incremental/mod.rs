@@ -9,8 +9,8 @@
 //! ones wait in `_state/future/<table>/<run_id>/`, so that moving the as-of
 //! date only moves partitions. Which dates to recompute:
 //! - inputs that are incremental tables: their changed partitions, each
-//!   widened by `lookback_days` (a row dated `d` reads inputs dated
-//!   `d - lookback_days ..= d`);
+//!   widened by `lookback_days` and `lookahead_days` (a row dated `d` reads
+//!   inputs dated `d - lookback_days ..= d + lookahead_days`);
 //! - one bronze table with new files: the model must keep a key's rows a
 //!   function of that key's bronze rows (a `latest_rows` with filters and
 //!   per-row expressions) and its primary key columns; the dates of the new
@@ -187,7 +187,7 @@ pub async fn build(
         Plan::Dates(dates) => {
             let ctx = scratch_context(run);
             for dep in &model.deps {
-                let provider = input_provider(run, dep, &dates, spec.lookback_days, layout).await?;
+                let provider = input_provider(run, dep, &dates, Some(spec), layout).await?;
                 ctx.register_table(dep.as_str(), provider)?;
             }
             let list: Vec<_> = dates.iter().filter_map(|d| d.map(date_lit)).collect();

@@ -106,9 +106,7 @@ pub(super) fn plan(
                             followed.entry(dep.clone()).or_default().insert(Some(d));
                         }
                         Some(Some(d)) => {
-                            for shift in 0..=spec.lookback_days as i32 {
-                                dates.insert(Some(d + shift));
-                            }
+                            dates.extend(spec.partitions_reading(d).into_iter().map(Some));
                         }
                         _ => return Plan::Full("an input's undated rows changed"),
                     }
