@@ -106,7 +106,8 @@ impl Incremental {
             Period::Day => day,
             Period::Month => {
                 let date = epoch_date(day);
-                chrono::Datelike::with_day(&date, 1).map_or(day, |first| day - (date - first).num_days() as i32)
+                chrono::Datelike::with_day(&date, 1)
+                    .map_or(day, |first| day - (date - first).num_days() as i32)
             }
         }
     }
@@ -568,9 +569,13 @@ mod tests {
     #[test]
     fn partitions_read_the_days_that_read_them() {
         // A month with 31 days of lookback: its own days and the month before.
-        let monthly = incremental("incremental = { by = 'month', period = 'month', lookback_days = 31 }");
+        let monthly =
+            incremental("incremental = { by = 'month', period = 'month', lookback_days = 31 }");
         assert_eq!(monthly.period_start(day("2024-02-29")), day("2024-02-01"));
-        assert_eq!(monthly.input_days(day("2024-03-01")), day("2024-01-30")..=day("2024-03-31"));
+        assert_eq!(
+            monthly.input_days(day("2024-03-01")),
+            day("2024-01-30")..=day("2024-03-31")
+        );
         assert_eq!(
             monthly.partitions_reading(day("2024-01-31")),
             [day("2024-01-01"), day("2024-02-01"), day("2024-03-01")].into()
@@ -581,7 +586,10 @@ mod tests {
         ahead.lookahead = Days::Variable("window".into())
             .resolve(&[("window".to_string(), 2.0)].into())
             .unwrap();
-        assert_eq!(ahead.input_days(day("2024-03-01")), day("2024-03-01")..=day("2024-03-03"));
+        assert_eq!(
+            ahead.input_days(day("2024-03-01")),
+            day("2024-03-01")..=day("2024-03-03")
+        );
         assert_eq!(
             ahead.partitions_reading(day("2024-03-01")),
             [day("2024-02-28"), day("2024-02-29"), day("2024-03-01")].into()
@@ -596,6 +604,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(Days::Variable("window".into()).resolve(&[("window".to_string(), 2.5)].into()), None);
+        assert_eq!(
+            Days::Variable("window".into()).resolve(&[("window".to_string(), 2.5)].into()),
+            None
+        );
     }
 }

@@ -81,9 +81,31 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         "silver_order_totals",
         "gold_product_engagement_daily",
         "gold_customer_engagement_daily",
+        "gold_feature_usage",
+        "gold_sales_daily",
     ] {
         assert_eq!(partitions(&results, name), ["2026-10-29"], "{name}");
     }
+    // By month: the month of the day; the monthly sales also the next month,
+    // whose growth reads it (31 days of lookback).
+    assert_eq!(
+        partitions(&results, "silver_product_sales_monthly"),
+        ["2026-10-01"]
+    );
+    assert_eq!(
+        partitions(&results, "gold_sales_monthly"),
+        ["2026-10-01", "2026-11-01"]
+    );
+    // Looking ahead: the users whose 30-day habit window holds the day.
+    let onboarding = partitions(&results, "gold_user_onboarding_metrics");
+    assert_eq!(
+        (
+            onboarding.len(),
+            onboarding.first().map(String::as_str),
+            onboarding.last().map(String::as_str)
+        ),
+        (30, Some("2026-09-30"), Some("2026-10-29"))
+    );
     let after = partition_files(&events);
     for (file, inode) in &before {
         assert_eq!(after.get(file), Some(inode), "{file} kept as it was");

@@ -219,6 +219,7 @@ pub async fn build(
         result.build = Some(Build::Incremental);
         result.partitions = Some(recomputed.iter().map(|d| date_text(*d)).collect());
     }
+    tracing::debug!(model = %name, "Recomputed dates written.");
     // The dates not recomputed keep their files, each on its side of the as-of.
     for (date, folder) in &kept {
         if recomputed.contains(date) {
@@ -226,6 +227,7 @@ pub async fn build(
         }
         link_folder(folder, &placement.folder(&spec.by, *date))?;
     }
+    tracing::debug!(model = %name, dates = kept.len(), "Other dates linked.");
     std::fs::create_dir_all(&stage)
         .map_err(|e| Error::io("cannot create staging folder", &stage, e))?;
     if parquet_files(&stage)?.is_empty() {
