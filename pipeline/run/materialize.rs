@@ -269,6 +269,15 @@ fn keep_parts(
 async fn unchanged(run: &Run, model: &Model, result: &mut ModelResult) -> Result<()> {
     let layer = model.layer.as_str();
     register_published(run, layer, &model.name).await?;
+    // A killed run may have uploaded files of this table without its
+    // manifest; a skipped table would keep them (SQL models list every file
+    // in the manifest; Delta tables keep their own log).
+    if let crate::storage::Root::Object(object) = &run.root
+        && matches!(model.kind, crate::models::ModelKind::Sql { .. })
+        && run.config.table_format.of(layer) == crate::config::TableFormat::Parquet
+    {
+        object.sweep(layer, &model.name).await?;
+    }
     if result.rows_written == 0 {
         result.rows_written = run
             .root

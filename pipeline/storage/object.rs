@@ -196,6 +196,24 @@ impl ObjectRoot {
             )
             .await?;
         // (3) Everything the manifest does not list: old versions, strays of killed runs.
+        self.remove_unlisted(table_path, &files).await
+    }
+
+    /// Step (3) alone for a table kept as published (skipped unchanged):
+    /// the uploads of a run killed before its manifest, which no later
+    /// publish of the table would otherwise remove. Nothing without a manifest.
+    pub async fn sweep(&self, layer: &str, table: &str) -> Result<()> {
+        match self.manifest(layer, table).await? {
+            Some(manifest) => {
+                self.remove_unlisted(&self.table_path(layer, table), &manifest.files)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Delete every object of the table but its manifest and `files`.
+    async fn remove_unlisted(&self, table_path: &ObjectPath, files: &[String]) -> Result<()> {
         let stale: Vec<ObjectPath> = self
             .store
             .list(Some(table_path))

@@ -96,7 +96,8 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         partitions(&results, "gold_sales_monthly"),
         ["2026-10-01", "2026-11-01"]
     );
-    // Looking ahead: the users whose 30-day habit window holds the day.
+    // Looking ahead by habit_window_days (30): the users whose habit window
+    // may hold the day.
     let onboarding = partitions(&results, "gold_user_onboarding_metrics");
     assert_eq!(
         (
@@ -104,7 +105,7 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
             onboarding.first().map(String::as_str),
             onboarding.last().map(String::as_str)
         ),
-        (30, Some("2026-09-30"), Some("2026-10-29"))
+        (31, Some("2026-09-29"), Some("2026-10-29"))
     );
     let after = partition_files(&events);
     for (file, inode) in &before {

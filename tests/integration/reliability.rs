@@ -655,7 +655,7 @@ fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
 #[test]
 fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let case = Case::new();
-    let table = case.out.path().join("gold/gold_sales_daily");
+    let table = case.out.path().join("gold/gold_operational_metrics");
     let part = std::fs::read_dir(&table)
         .unwrap()
         .flatten()
@@ -676,12 +676,15 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
             .unwrap()
     };
     let file = part.display().to_string();
-    let o = cli(&["query", "select count(*) as n from gold_sales_daily"]);
+    let o = cli(&[
+        "query",
+        "select count(*) as n from gold_operational_metrics",
+    ]);
     assert_refused(
         "query the damaged table",
         &o,
         2,
-        &[&file, "gold_sales_daily"],
+        &[&file, "gold_operational_metrics"],
     );
     let o = cli(&["query", "select count(*) as n from gold_sales_monthly"]);
     assert_eq!(o.status.code(), Some(0), "another table: {}", stderr(&o));
@@ -689,7 +692,7 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let o = cli(&[
         "test",
         "--select",
-        "gold_sales_daily",
+        "gold_operational_metrics",
         "--select",
         "gold_customer_analytics",
     ]);
