@@ -5,6 +5,7 @@
 pub mod dag;
 pub mod macros;
 pub mod model;
+pub mod period;
 pub mod sidecar;
 pub mod sql;
 
