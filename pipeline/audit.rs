@@ -315,5 +315,22 @@ mod tests {
         for results in [&within, &whole, &rewritten] {
             assert!(results.iter().all(|t| t.error.is_none()), "{results:?}");
         }
+
+        // A `sql` test reads the whole table, unless per row: then the
+        // recomputed rows stand under the table's name (n = 1 rows are kept).
+        let sql_test = |per_row| DataTest {
+            name: "n below 3".into(),
+            severity: Severity::Warn,
+            kind: TestKind::Sql {
+                file: "t.sql".into(),
+                sql: "with final as (select * from m where n < 3) select * from final;".into(),
+                per_row,
+            },
+        };
+        let tests = [sql_test(false), sql_test(true)];
+        let scoped = run_tests(&ctx, "m", &tests, 0, scoped("z", &[])).await;
+        assert_eq!(counts(&scoped), [3, 1], "{scoped:?}");
+        let whole = run_tests(&ctx, "m", &tests, 0, Scope::Whole).await;
+        assert_eq!(counts(&whole), [3, 3], "{whole:?}");
     }
 }

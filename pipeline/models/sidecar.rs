@@ -110,6 +110,11 @@ pub struct TestSpec {
     pub min: Option<u64>,
     /// For `sql` tests: a query file, relative to the models folder, returning failing rows.
     pub file: Option<PathBuf>,
+    /// For `sql` tests: whether a row of the model fails on its own (with the
+    /// other tables it reads), so an incremental build checks its recomputed
+    /// rows only. Default: false, the query reads the whole table.
+    #[serde(default)]
+    pub per_row: bool,
 }
 
 /// A checked test.
@@ -131,6 +136,7 @@ pub enum TestKind {
     Sql {
         file: PathBuf,
         sql: String,
+        per_row: bool,
     },
 }
 
@@ -222,7 +228,8 @@ impl DataTest {
     /// repeat cannot lie outside them: its columns hold `by` (a key lives in
     /// one date), or all of `keys`, the columns whose every row the build
     /// rewrote wherever it was; otherwise it looks the keys of `rows` up in
-    /// the whole table. `min_rows` and `sql` tests read the whole table.
+    /// the whole table. `min_rows` tests read the whole table, `sql` tests
+    /// too unless `per_row`: then the query sees `rows` under the table's name.
     pub fn recomputed_rows_sql(
         &self,
         table: &str,
@@ -236,6 +243,14 @@ impl DataTest {
                 || (!keys.is_empty() && keys.iter().all(|k| cols.contains(k)))
         };
         match &self.kind {
+            TestKind::Sql {
+                sql, per_row: true, ..
+            } => format!(
+                "with {} as (select * from {}) select * from ({}) as failing",
+                quote_ident(table),
+                quote_ident(rows),
+                sql.trim().trim_end_matches(';')
+            ),
             TestKind::MinRows(_) | TestKind::Sql { .. } => self.failing_rows_sql(table, schema),
             TestKind::Unique(cols) if !within(cols) => {
                 let (t, r) = (quote_ident(table), quote_ident(rows));
@@ -357,6 +372,9 @@ pub fn load_tests(spec_path: &Path, models_dir: &Path) -> Result<(ModelSpec, Vec
             }
         };
         let column = || t.column.clone().ok_or_else(|| bad("needs `column`"));
+        if t.per_row && t.kind != "sql" {
+            return Err(bad("`per_row` is for `sql` tests only; remove it"));
+        }
         let kind = match t.kind.as_str() {
             "not_null" => TestKind::NotNull(columns()?),
             "unique" => TestKind::Unique(columns()?),
@@ -395,7 +413,11 @@ pub fn load_tests(spec_path: &Path, models_dir: &Path) -> Result<(ModelSpec, Vec
                     .map_err(|e| Error::io("cannot read SQL test", &path, e))?;
                 super::sql::sql_dependencies(&sql)
                     .map_err(|e| bad(&format!("{}: {e}", path.display())))?;
-                TestKind::Sql { file, sql }
+                TestKind::Sql {
+                    file,
+                    sql,
+                    per_row: t.per_row,
+                }
             }
             other => {
                 return Err(bad(&format!(
