@@ -63,9 +63,11 @@ pub async fn publish_tested(
 ) -> Result<()> {
     let layer = model.layer.as_str();
     let name = model.name.as_str();
+    let started = Instant::now();
     if let Staged::Local(stage) = staged {
         write_marker(&run.run_id, stage, &version)?;
     }
+    tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Marker written.");
     if !model.tests.is_empty() {
         // Dependants wait for this model, so nobody else reads this name meanwhile.
         let (test_ctx, limit) = match staged {
@@ -79,6 +81,7 @@ pub async fn publish_tested(
                 (&run.ctx, 0)
             }
         };
+        tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Staged table registered.");
         let started = Instant::now();
         result.tests = audit::run_tests(test_ctx, name, &model.tests, limit, scope).await;
         tracing::debug!(model = %name, tests = model.tests.len(), seconds = started.elapsed().as_secs_f64(), "Data tests ran on the staged table.");
@@ -133,8 +136,11 @@ pub async fn publish_tested(
             .await?
         }
     }
+    tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Swapped in.");
     run.set_version(name, version.fingerprint);
-    register_published(run, layer, name).await
+    register_published(run, layer, name).await?;
+    tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Published version registered.");
+    Ok(())
 }
 
 /// Make the published version of a table the one every context of the run reads.

@@ -18,37 +18,77 @@ srm as (
     select segment_name, srm_detected from gold_ab_srm
 ),
 
+-- Users are aggregated once per segment and arm (a CTE is re-evaluated at
+-- every reference, and the users table is the one large input).
+per_segment as (
+    select
+        segment_name,
+        ab_group,
+        count(*) as users,
+        count(case when activation then 1 end) as activation,
+        count(case when setup then 1 end) as setup,
+        count(case when habit then 1 end) as habit,
+        count(case when "drop" then 1 end) as dropped
+    from users
+    group by segment_name, ab_group
+),
+
 with_total as (
-    select segment_name, ab_group, activation, setup, habit, "drop" from users
+    select * from per_segment
     union all
-    select 'All' as segment_name, ab_group, activation, setup, habit, "drop" from users
+    select
+        'All' as segment_name,
+        ab_group,
+        sum(users) as users,
+        sum(activation) as activation,
+        sum(setup) as setup,
+        sum(habit) as habit,
+        sum(dropped) as dropped
+    from per_segment
+    group by ab_group
 ),
 
 -- Driven by segments × arms, so an arm without users still gets its rows
--- (with zero counts) and count() never yields NULL.
+-- (with zero counts).
 by_arm as (
     select
         s.segment_name,
         a.variant,
-        count(u.ab_group) as users,
-        count(case when u.activation then 1 end) as activation,
-        count(case when u.setup then 1 end) as setup,
-        count(case when u.habit then 1 end) as habit,
-        count(case when u."drop" then 1 end) as dropped
+        coalesce(u.users, 0) as users,
+        coalesce(u.activation, 0) as activation,
+        coalesce(u.setup, 0) as setup,
+        coalesce(u.habit, 0) as habit,
+        coalesce(u.dropped, 0) as dropped
     from (values ('Individuals'), ('Sellers'), ('All')) as s (segment_name)
     cross join arms as a
     left join with_total as u on u.segment_name = s.segment_name and u.ab_group = a.variant
-    group by s.segment_name, a.variant
 ),
 
+-- One row per metric × segment × arm, and control's counts beside each.
 metrics as (
-    select 'activation' as metric, segment_name, variant, users, activation as successes from by_arm
-    union all
-    select 'setup' as metric, segment_name, variant, users, setup as successes from by_arm
-    union all
-    select 'habit' as metric, segment_name, variant, users, habit as successes from by_arm
-    union all
-    select 'drop' as metric, segment_name, variant, users, dropped as successes from by_arm
+    select
+        m.metric,
+        b.segment_name,
+        b.variant,
+        b.users,
+        case m.metric
+            when 'activation' then b.activation
+            when 'setup' then b.setup
+            when 'habit' then b.habit
+            else b.dropped
+        end as successes
+    from by_arm as b
+    cross join (values ('activation'), ('setup'), ('habit'), ('drop')) as m (metric)
+),
+
+with_control as (
+    select
+        *,
+        max(case when variant = setting('control_variant') then successes end)
+            over (partition by metric, segment_name) as control_successes,
+        max(case when variant = setting('control_variant') then users end)
+            over (partition by metric, segment_name) as control_trials
+    from metrics
 ),
 
 paired as (
@@ -56,17 +96,14 @@ paired as (
         t.metric,
         t.segment_name,
         t.variant,
-        c.successes as control_successes,
-        c.users as control_trials,
+        t.control_successes,
+        t.control_trials,
         t.successes as treatment_successes,
         t.users as treatment_trials,
         coalesce(s.srm_detected, false) as srm_failed
-    from metrics as t
-    inner join metrics as c
-        on c.metric = t.metric and c.segment_name = t.segment_name
-        and c.variant = setting('control_variant')
+    from with_control as t
     left join srm as s on s.segment_name = t.segment_name
-    where t.variant <> setting('control_variant')
+    where t.variant <> setting('control_variant') and t.control_trials is not null
 ),
 
 compared as (

@@ -11,10 +11,19 @@ arms as (
     select * from {{ ab_arms() }} as arms
 ),
 
+-- Users are counted once per segment and arm, then summed for All.
+per_segment as (
+    select segment_name, ab_group, count(*) as users
+    from users
+    group by segment_name, ab_group
+),
+
 with_total as (
-    select segment_name, ab_group from users
+    select * from per_segment
     union all
-    select 'All' as segment_name, ab_group from users
+    select 'All' as segment_name, ab_group, sum(users) as users
+    from per_segment
+    group by ab_group
 ),
 
 -- Driven by segments × arms, so an empty arm still counts (as 0 users).
@@ -23,11 +32,10 @@ by_arm as (
         s.segment_name,
         a.variant,
         a.share,
-        count(u.ab_group) as users
+        coalesce(u.users, 0) as users
     from (values ('Individuals'), ('Sellers'), ('All')) as s (segment_name)
     cross join arms as a
     left join with_total as u on u.segment_name = s.segment_name and u.ab_group = a.variant
-    group by s.segment_name, a.variant, a.share
 ),
 
 expected as (

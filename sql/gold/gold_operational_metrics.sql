@@ -2,6 +2,8 @@
 -- order whatever its status or customer (docs/models.md §3.4). Rates are over
 -- orders_total; avg_items_per_order counts an order without items as 0;
 -- avg_delivery_days averages delivered orders that have delivered_at.
+-- Averages are exact sums divided once (integers; seconds as decimals), so a
+-- month gives the same bits whichever files and order its rows come in.
 with orders as (
     select
         cast(date_trunc('month', order_day) as date) as month,
@@ -9,8 +11,8 @@ with orders as (
         items,
         case
             when status = 'delivered' and delivered_at is not null
-                then (date_part('epoch', delivered_at) - date_part('epoch', order_date)) / 86400.0
-        end as delivery_days
+                then cast(date_part('epoch', delivered_at) - date_part('epoch', order_date) as decimal(38, 6))
+        end as delivery_seconds
     from silver_order_totals
 ),
 
@@ -24,8 +26,8 @@ monthly as (
         sum(case when status = 'delivered' then 1 else 0 end) as orders_delivered,
         sum(case when status = 'cancelled' then 1 else 0 end) as orders_cancelled,
         sum(case when status = 'returned' then 1 else 0 end) as orders_returned,
-        avg(cast(items as double)) as avg_items_per_order,
-        avg(delivery_days) as avg_delivery_days
+        cast(sum(items) as double) / count(*) as avg_items_per_order,
+        cast(sum(delivery_seconds) as double) / 86400.0 / count(delivery_seconds) as avg_delivery_days
     from orders
     group by month
 ),
