@@ -88,10 +88,9 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
     }
     // By month: the month of the day; the monthly sales also the next month,
     // whose growth reads it (31 days of lookback).
-    assert_eq!(
-        partitions(&results, "silver_product_sales_monthly"),
-        ["2026-10-01"]
-    );
+    for name in ["silver_product_sales_monthly", "gold_operational_metrics"] {
+        assert_eq!(partitions(&results, name), ["2026-10-01"], "{name}");
+    }
     assert_eq!(
         partitions(&results, "gold_sales_monthly"),
         ["2026-10-01", "2026-11-01"]

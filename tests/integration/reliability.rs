@@ -655,13 +655,16 @@ fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
 #[test]
 fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let case = Case::new();
+    // A monthly partitioned table: its data files sit in `month=…/` folders.
     let table = case.out.path().join("gold/gold_operational_metrics");
     let part = std::fs::read_dir(&table)
         .unwrap()
         .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("month="))
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .unwrap();
+        .expect("a data file in a month partition");
     let bytes = std::fs::read(&part).unwrap();
     std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
     let cli = |args: &[&str]| {
