@@ -677,16 +677,8 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
             .unwrap()
     };
     let file = part.display().to_string();
-    let o = cli(&[
-        "query",
-        "select count(*) as n from gold_ab_srm",
-    ]);
-    assert_refused(
-        "query the damaged table",
-        &o,
-        2,
-        &[&file, "gold_ab_srm"],
-    );
+    let o = cli(&["query", "select count(*) as n from gold_ab_srm"]);
+    assert_refused("query the damaged table", &o, 2, &[&file, "gold_ab_srm"]);
     let o = cli(&["query", "select count(*) as n from gold_sales_monthly"]);
     assert_eq!(o.status.code(), Some(0), "another table: {}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains('n'));
