@@ -56,15 +56,13 @@ impl Layout {
     }
 }
 
-/// The first Parquet file under the table folder `dir` whose footer cannot
-/// be read (a file truncated by a full disk or a bad copy), with the reason.
+/// The first Parquet file under the table folder `dir`, or in one of its
+/// `<column>=<value>` partition folders, whose footer cannot be read (a
+/// file truncated by a full disk or a bad copy), with the reason.
 pub fn unreadable_parquet(dir: &Path) -> Option<(PathBuf, String)> {
     use datafusion::parquet::file::reader::SerializedFileReader;
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
+    let mut files = Vec::new();
+    collect_parquet(dir, &mut files);
     files.sort();
     files.into_iter().find_map(|path| {
         let why = match fs::File::open(&path) {
@@ -73,6 +71,25 @@ pub fn unreadable_parquet(dir: &Path) -> Option<(PathBuf, String)> {
         };
         Some((path, why))
     })
+}
+
+/// The Parquet files of a table folder and its partition folders; folders
+/// starting with `_` or `.` (staging, state) are not table data.
+fn collect_parquet(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        if path.is_dir() {
+            if name.contains('=') && !name.starts_with(['_', '.']) {
+                collect_parquet(&path, files);
+            }
+        } else if path.extension().is_some_and(|x| x == "parquet") {
+            files.push(path);
+        }
+    }
 }
 
 /// Atomically replace `target` with the fully written folder `staged`.

@@ -655,7 +655,7 @@ fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
 #[test]
 fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let case = Case::new();
-    // An unpartitioned table (a partitioned one is named, its file not yet).
+    // An unpartitioned table first; a partitioned one below.
     let table = case.out.path().join("gold/gold_ab_srm");
     let part = std::fs::read_dir(&table)
         .unwrap()
@@ -700,6 +700,32 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     assert!(
         !other.is_empty() && other.iter().all(|l| l.contains("pass")),
         "{text}"
+    );
+    // A file inside a partition folder of a partitioned table is named too.
+    let month = std::fs::read_dir(case.out.path().join("gold/gold_operational_metrics"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.to_string_lossy().contains("month="))
+        .expect("a month partition of gold_operational_metrics");
+    let part = std::fs::read_dir(&month)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .expect("a data file in the month partition");
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let o = cli(&[
+        "query",
+        "select count(*) as n from gold_operational_metrics",
+    ]);
+    let file = part.display().to_string();
+    assert_refused(
+        "query the damaged partition",
+        &o,
+        2,
+        &[&file, "gold_operational_metrics", "--full-refresh"],
     );
 }
 
