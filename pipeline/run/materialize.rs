@@ -188,6 +188,7 @@ async fn build_source(
         fingerprint: Some(plan.fingerprint.clone()),
         inputs: inputs.clone(),
         incremental: None,
+        schema: None,
     };
     write_marker(&run.run_id, &quarantine_stage, &quarantine_version)?;
     run.root
@@ -212,6 +213,7 @@ async fn build_source(
         fingerprint: Some(plan.fingerprint.clone()),
         inputs,
         incremental: None,
+        schema: Some(source.bronze_schema()),
     };
     publish(run, model, Staged::Local(&bronze_stage), version, result).await?;
     plan.save_cache(&run.root, &source.name).await;
@@ -362,6 +364,7 @@ async fn build_amplitude(
         fingerprint: Some(fingerprint),
         inputs: Vec::new(),
         incremental: None,
+        schema: Some(table.schema()),
     };
     if let Some(q) = quarantine_stage {
         let quarantined = Version {
@@ -414,6 +417,7 @@ async fn build_sql(run: &Run, model: &Model, sql: &str, result: &mut ModelResult
         fingerprint: fingerprint.clone(),
         inputs: Vec::new(),
         incremental: None,
+        schema: None,
     };
     let plan_error = |e| Error::Model {
         name: model.name.clone(),

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::storage::marker::Partitioned;
 use crate::storage::{self, InputPart, Marker, ObjectRoot};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 
 /// Where a model's new version waits for its data tests.
@@ -38,6 +39,9 @@ pub struct Version {
     pub inputs: Vec<InputPart>,
     /// An incremental model's dates and inputs.
     pub incremental: Option<Partitioned>,
+    /// The columns of its files, when the build knows them: a local table
+    /// is then registered without reading every file's footer.
+    pub schema: Option<SchemaRef>,
 }
 
 /// Test the whole staged table, then publish it or keep the previous version.
@@ -77,7 +81,12 @@ pub async fn publish_tested(
                 (ctx, run.config.cluster_query_timeout_seconds)
             }
             Staged::Local(stage) => {
-                storage::register_dir(&run.ctx, name, stage).await?;
+                match &version.schema {
+                    Some(schema) => {
+                        storage::register_dir_as(&run.ctx, name, stage, schema.clone()).await?
+                    }
+                    None => storage::register_dir(&run.ctx, name, stage).await?,
+                }
                 (&run.ctx, 0)
             }
         };
@@ -138,7 +147,18 @@ pub async fn publish_tested(
     }
     tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Swapped in.");
     run.set_version(name, version.fingerprint);
-    register_published(run, layer, name).await?;
+    match (&run.root, staged, version.schema) {
+        // A local Parquet table just published from a local folder: its files are the staged ones.
+        (storage::Root::Local(layout), Staged::Local(_), Some(schema))
+            if run.config.table_format.of(layer) == crate::config::TableFormat::Parquet =>
+        {
+            let dir = layout.table_dir(layer, name);
+            for ctx in run.contexts() {
+                storage::register_dir_as(ctx, name, &dir, schema.clone()).await?;
+            }
+        }
+        _ => register_published(run, layer, name).await?,
+    }
     tracing::debug!(model = %name, seconds = started.elapsed().as_secs_f64(), "Published version registered.");
     Ok(())
 }

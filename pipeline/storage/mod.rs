@@ -20,6 +20,9 @@ pub mod object;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::options::ReadOptions;
 use datafusion::prelude::SessionContext;
 use url::Url;
 
@@ -406,6 +409,27 @@ const DELTA_FEATURE: &str = "this table is a Delta table, and this medallion was
 /// Register a local table folder (published or staged) under `name`.
 pub async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
     register_url(ctx, name, &format!("{}/", dir.display())).await
+}
+
+/// Register a local table folder whose columns the caller knows (the build
+/// that just wrote it) as `name`, listing its files without reading their
+/// footers: inferring the schema of a table of a thousand day files reads a
+/// thousand footers, which its readers read again (docs/performance.md).
+pub async fn register_dir_as(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &Path,
+    schema: SchemaRef,
+) -> Result<()> {
+    let _ = ctx.deregister_table(name)?;
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = datafusion::prelude::ParquetReadOptions::default()
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
 }
 
 /// Register every Parquet file under a folder or `s3://…/` prefix as `name`.

@@ -255,6 +255,7 @@ pub async fn build(
             future: has_future.then(|| run.run_id.clone()),
             rows: rows.iter().map(|(d, n)| (date_text(*d), *n)).collect(),
         }),
+        schema: Some(schema.clone()),
     };
     let full = matches!(result.build, Some(Build::Full));
     let outcome = if full {
