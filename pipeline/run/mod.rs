@@ -134,7 +134,11 @@ async fn execute(
     tracing::info!(run_id = %run.run_id, as_of = %run.as_of, models = selected.len(), "Run started.");
     let progress = RunProgress::start(selected.len());
     let durations = results::previous_durations(&run.root).await;
-    let costs = schedule::expected_costs(&durations, dag, &run.config.input);
+    let expected = durations
+        .iter()
+        .filter_map(|(name, d)| Some((name.clone(), d.expected(run.full_refresh)?)))
+        .collect();
+    let costs = schedule::expected_costs(&expected, dag, &run.config.input);
     let priority = dag.critical_paths(|m| costs.get(&m.name).copied().unwrap_or(0.0));
     let limit = run.config.max_concurrent_models;
     let signal = async {

@@ -230,19 +230,67 @@ struct PreviousModel {
     duration_seconds: f64,
 }
 
-/// Where each model's last successful duration is kept, across runs: a
+/// Where each model's last successful durations are kept, across runs: a
 /// `--select` run's `latest.json` names only the models it built, and the
 /// next full run would otherwise order all the others by guesswork.
 const MODEL_SECONDS: &str = "_runs/model_seconds.json";
 
-/// The last successful duration of each model: [`MODEL_SECONDS`], or for an
-/// output written before it existed, `_runs/latest.json`. Empty when
+/// A model's last successful durations, by how it was built: a nightly run
+/// recomputes a day of an incremental table in a fraction of its full
+/// build, and ordering it by the full build's seconds starts the wrong
+/// chains first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Durations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<f64>,
+}
+
+impl Durations {
+    /// What the next build is expected to take: an incremental one unless
+    /// the run rebuilds everything (`--full-refresh`) or none was recorded.
+    pub fn expected(&self, full_refresh: bool) -> Option<f64> {
+        if full_refresh {
+            self.full.or(self.incremental)
+        } else {
+            self.incremental.or(self.full)
+        }
+    }
+}
+
+/// One model's entry in [`MODEL_SECONDS`]: a number in files written
+/// before builds were told apart (the full build's seconds).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Recorded {
+    Seconds(f64),
+    ByBuild(Durations),
+}
+
+/// The last successful durations of each model: [`MODEL_SECONDS`], or for
+/// an output written before it existed, `_runs/latest.json`. Empty when
 /// neither can be read; the estimates of [`expected_costs`] then do.
-pub async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
+///
+/// [`expected_costs`]: super::schedule::expected_costs
+pub async fn previous_durations(root: &Root) -> BTreeMap<String, Durations> {
     if let Ok(Some(bytes)) = root.read_file(MODEL_SECONDS).await
-        && let Ok(seconds) = serde_json::from_slice::<BTreeMap<String, f64>>(&bytes)
+        && let Ok(recorded) = serde_json::from_slice::<BTreeMap<String, Recorded>>(&bytes)
     {
-        return seconds;
+        return recorded
+            .into_iter()
+            .map(|(name, r)| {
+                let durations = match r {
+                    Recorded::Seconds(s) => Durations {
+                        full: Some(s),
+                        incremental: None,
+                    },
+                    Recorded::ByBuild(d) => d,
+                };
+                (name, durations)
+            })
+            .collect();
     }
     match root.read_file("_runs/latest.json").await {
         Ok(Some(bytes)) => serde_json::from_slice::<PreviousRun>(&bytes)
@@ -250,7 +298,13 @@ pub async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
                 run.models
                     .into_iter()
                     .filter(|m| m.status == "success")
-                    .map(|m| (m.name, m.duration_seconds))
+                    .map(|m| {
+                        let durations = Durations {
+                            full: Some(m.duration_seconds),
+                            incremental: None,
+                        };
+                        (m.name, durations)
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -258,15 +312,20 @@ pub async fn previous_durations(root: &Root) -> BTreeMap<String, f64> {
     }
 }
 
-/// Record this run's successful durations over the previous ones. Only
-/// scheduling reads them, so a failure to write is logged, not fatal.
+/// Record this run's successful durations over the previous ones, each
+/// under the kind of build it was. Only scheduling reads them, so a
+/// failure to write is logged, not fatal.
 pub async fn record_durations(
     root: &Root,
-    mut seconds: BTreeMap<String, f64>,
+    mut seconds: BTreeMap<String, Durations>,
     results: &[ModelResult],
 ) {
     for model in results.iter().filter(|m| m.status == Status::Success) {
-        seconds.insert(model.name.clone(), model.duration_seconds);
+        let entry = seconds.entry(model.name.clone()).or_default();
+        match model.build {
+            Some(Build::Incremental) => entry.incremental = Some(model.duration_seconds),
+            _ => entry.full = Some(model.duration_seconds),
+        }
     }
     let written = match serde_json::to_vec_pretty(&seconds) {
         Ok(body) => root.write_file(MODEL_SECONDS, body).await,
@@ -351,5 +410,34 @@ pub async fn prune_runs(root: &Root, keep: usize) {
     }
     if old > 0 {
         tracing::debug!(removed = old, kept = keep, "Old run folders removed.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_read_by_kind_of_build_and_from_plain_numbers() {
+        let text =
+            r#"{"old": 12.5, "both": {"full": 40.0, "incremental": 2.0}, "whole": {"full": 3.0}}"#;
+        let read: BTreeMap<String, Recorded> = serde_json::from_str(text).unwrap();
+        let get = |name: &str| match &read[name] {
+            Recorded::Seconds(s) => Durations {
+                full: Some(*s),
+                incremental: None,
+            },
+            Recorded::ByBuild(d) => *d,
+        };
+        // A nightly run expects the day's recomputation, a full refresh the whole build.
+        assert_eq!(get("both").expected(false), Some(2.0));
+        assert_eq!(get("both").expected(true), Some(40.0));
+        assert_eq!(get("old").expected(false), Some(12.5));
+        assert_eq!(get("whole").expected(false), Some(3.0));
+        let unknown = serde_json::from_str::<Recorded>(r#"{"fast": 1.0}"#);
+        assert!(
+            unknown.is_err(),
+            "an unknown kind is not read as no durations"
+        );
     }
 }
