@@ -249,6 +249,14 @@ pub struct Durations {
 }
 
 impl Durations {
+    /// Only a full build's seconds are known.
+    fn full(seconds: f64) -> Self {
+        Durations {
+            full: Some(seconds),
+            incremental: None,
+        }
+    }
+
     /// What the next build is expected to take: an incremental one unless
     /// the run rebuilds everything (`--full-refresh`) or none was recorded.
     pub fn expected(&self, full_refresh: bool) -> Option<f64> {
@@ -269,6 +277,15 @@ enum Recorded {
     ByBuild(Durations),
 }
 
+impl From<Recorded> for Durations {
+    fn from(recorded: Recorded) -> Self {
+        match recorded {
+            Recorded::Seconds(s) => Durations::full(s),
+            Recorded::ByBuild(d) => d,
+        }
+    }
+}
+
 /// The last successful durations of each model: [`MODEL_SECONDS`], or for
 /// an output written before it existed, `_runs/latest.json`. Empty when
 /// neither can be read; the estimates of [`expected_costs`] then do.
@@ -280,16 +297,7 @@ pub async fn previous_durations(root: &Root) -> BTreeMap<String, Durations> {
     {
         return recorded
             .into_iter()
-            .map(|(name, r)| {
-                let durations = match r {
-                    Recorded::Seconds(s) => Durations {
-                        full: Some(s),
-                        incremental: None,
-                    },
-                    Recorded::ByBuild(d) => d,
-                };
-                (name, durations)
-            })
+            .map(|(name, r)| (name, r.into()))
             .collect();
     }
     match root.read_file("_runs/latest.json").await {
@@ -298,13 +306,7 @@ pub async fn previous_durations(root: &Root) -> BTreeMap<String, Durations> {
                 run.models
                     .into_iter()
                     .filter(|m| m.status == "success")
-                    .map(|m| {
-                        let durations = Durations {
-                            full: Some(m.duration_seconds),
-                            incremental: None,
-                        };
-                        (m.name, durations)
-                    })
+                    .map(|m| (m.name, Durations::full(m.duration_seconds)))
                     .collect()
             })
             .unwrap_or_default(),
@@ -422,13 +424,9 @@ mod tests {
         let text =
             r#"{"old": 12.5, "both": {"full": 40.0, "incremental": 2.0}, "whole": {"full": 3.0}}"#;
         let read: BTreeMap<String, Recorded> = serde_json::from_str(text).unwrap();
-        let get = |name: &str| match &read[name] {
-            Recorded::Seconds(s) => Durations {
-                full: Some(*s),
-                incremental: None,
-            },
-            Recorded::ByBuild(d) => *d,
-        };
+        let read: BTreeMap<String, Durations> =
+            read.into_iter().map(|(n, r)| (n, r.into())).collect();
+        let get = |name: &str| read[name];
         // A nightly run expects the day's recomputation, a full refresh the whole build.
         assert_eq!(get("both").expected(false), Some(2.0));
         assert_eq!(get("both").expected(true), Some(40.0));
