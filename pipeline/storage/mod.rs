@@ -422,14 +422,36 @@ pub async fn register_dir_as(
     schema: SchemaRef,
 ) -> Result<()> {
     let _ = ctx.deregister_table(name)?;
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let table = parquet_listing(ctx, vec![dir.to_path_buf()], schema)?;
+    ctx.register_table(name, table)?;
+    Ok(())
+}
+
+/// A table of the Parquet files in some local folders (listed when read,
+/// partition folders included) or named files, with a known schema: no
+/// footer is read until a query scans it.
+pub fn parquet_listing(
+    ctx: &SessionContext,
+    paths: Vec<PathBuf>,
+    schema: SchemaRef,
+) -> Result<Arc<ListingTable>> {
+    let urls = paths
+        .iter()
+        .map(|p| {
+            let text = if p.is_dir() {
+                format!("{}/", p.display())
+            } else {
+                p.display().to_string()
+            };
+            ListingTableUrl::parse(text)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let options = datafusion::prelude::ParquetReadOptions::default()
         .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Register every Parquet file under a folder or `s3://…/` prefix as `name`.

@@ -656,15 +656,7 @@ fn an_overflow_in_a_model_is_an_input_error_naming_the_model() {
 fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let case = Case::new();
     // An unpartitioned table first; a partitioned one below.
-    let table = case.out.path().join("gold/gold_ab_srm");
-    let part = std::fs::read_dir(&table)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .expect("a data file of gold_ab_srm");
-    let bytes = std::fs::read(&part).unwrap();
-    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let part = truncate_a_part(&case.out.path().join("gold/gold_ab_srm"));
     let cli = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_medallion"))
             .current_dir(case.cwd.path())
@@ -708,14 +700,7 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
         .map(|e| e.path())
         .find(|p| p.is_dir() && p.to_string_lossy().contains("month="))
         .expect("a month partition of gold_operational_metrics");
-    let part = std::fs::read_dir(&month)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .expect("a data file in the month partition");
-    let bytes = std::fs::read(&part).unwrap();
-    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let part = truncate_a_part(&month);
     let o = cli(&[
         "query",
         "select count(*) as n from gold_operational_metrics",
@@ -727,6 +712,19 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
         2,
         &[&file, "gold_operational_metrics", "--full-refresh"],
     );
+}
+
+/// Cut the first Parquet file of `dir` in half, as a full disk would; its path.
+fn truncate_a_part(dir: &std::path::Path) -> std::path::PathBuf {
+    let part = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap_or_else(|| panic!("a data file in {}", dir.display()));
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    part
 }
 
 /// A lock file left by an earlier version (the lock was a file, it is a

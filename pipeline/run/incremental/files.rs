@@ -68,23 +68,11 @@ pub(super) async fn files_provider(
     if paths.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
     }
-    let urls = paths
-        .iter()
-        .map(|p| {
-            let text = if p.is_dir() {
-                format!("{}/", p.display())
-            } else {
-                p.display().to_string()
-            };
-            ListingTableUrl::parse(text)
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let options = ParquetReadOptions::default()
-        .to_listing_options(&run.ctx.copied_config(), run.ctx.copied_table_options());
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    Ok(crate::storage::parquet_listing(
+        &run.ctx,
+        paths.to_vec(),
+        schema,
+    )?)
 }
 
 /// The partition folders `<by>=<date>/` under `dir` (any column when `by`
