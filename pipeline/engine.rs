@@ -57,6 +57,11 @@ pub(crate) fn session_config(partitions: usize) -> SessionConfig {
             false,
         )
         .set_str("datafusion.execution.time_zone", "+00:00")
+        // Bronze and silver files carry no column index and no file any bloom
+        // filter: looking for them cost a read per file of a 1,095-file
+        // table's every filtered scan (docs/performance.md).
+        .set_bool("datafusion.execution.parquet.enable_page_index", false)
+        .set_bool("datafusion.execution.parquet.bloom_filter_on_read", false)
 }
 
 /// Memory pool, spill folder and object stores of a session.
