@@ -6,6 +6,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use datafusion::common::config::ParquetOptions;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -62,6 +63,19 @@ pub(crate) fn session_config(partitions: usize) -> SessionConfig {
         // table's every filtered scan (docs/performance.md).
         .set_bool("datafusion.execution.parquet.enable_page_index", false)
         .set_bool("datafusion.execution.parquet.bloom_filter_on_read", false)
+}
+
+/// Change the Parquet read options of a session already built.
+pub fn set_parquet_options(ctx: &SessionContext, change: impl FnOnce(&mut ParquetOptions)) {
+    change(
+        &mut ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .parquet,
+    );
 }
 
 /// Memory pool, spill folder and object stores of a session.

@@ -20,13 +20,7 @@ pub async fn query(args: QueryArgs) -> Result<()> {
     let run = RunContext::new(default_as_of(), &config);
     let ctx = engine::session_context(&config, &run)?;
     // A person's query filters gold tables, whose files carry page indexes.
-    ctx.state_ref()
-        .write()
-        .config_mut()
-        .options_mut()
-        .execution
-        .parquet
-        .enable_page_index = true;
+    engine::set_parquet_options(&ctx, |p| p.enable_page_index = true);
     let root = Root::open(&config.output)?;
     let (names, damaged) = register_published(&ctx, &root).await?;
     if names.is_empty() && damaged.is_empty() {

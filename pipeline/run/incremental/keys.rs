@@ -45,13 +45,7 @@ pub(super) async fn by_keys(
     // The new keys are few among all bronze rows: the scan decodes the key
     // columns, filters them by the join's keys, and decodes the other
     // columns only of matching rows (docs/performance.md).
-    ctx.state_ref()
-        .write()
-        .config_mut()
-        .options_mut()
-        .execution
-        .parquet
-        .pushdown_filters = true;
+    crate::engine::set_parquet_options(&ctx, |p| p.pushdown_filters = true);
     let whole = run.ctx.table_provider(table).await?;
     let files: Vec<PathBuf> = parts
         .iter()
