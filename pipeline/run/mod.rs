@@ -159,6 +159,7 @@ async fn execute(
     if stop.caught().is_some() {
         run.stop_blocking(Duration::from_secs(5)).await;
     }
+    log_footer_cache(&run);
     run.close();
     let finished = Utc::now();
     let failed = models.iter().any(|m| m.status == Status::Error);
@@ -189,4 +190,27 @@ async fn execute(
     results::prune_runs(&run.root, run.config.keep_runs).await;
     tracing::info!(run_id = %run_id, status = run_results.status, "Run finished.");
     Ok(run_results)
+}
+
+/// What the footer cache held at the end of a run: when it is full, scans
+/// re-read footers it had to drop.
+fn log_footer_cache(run: &Run) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let cache = run
+        .ctx
+        .runtime_env()
+        .cache_manager
+        .get_file_metadata_cache();
+    let entries = cache.list_entries();
+    let bytes: usize = entries.values().map(|e| e.size_bytes).sum();
+    let hits: usize = entries.values().map(|e| e.hits).sum();
+    tracing::debug!(
+        entries = entries.len(),
+        bytes,
+        hits,
+        limit = cache.cache_limit(),
+        "Footer cache at the end of the run."
+    );
 }

@@ -53,16 +53,7 @@ pub fn round_half_away(x: f64, digits: i64) -> Result<f64, DataFusionError> {
         return Ok(x);
     }
     // 15 significant digits: mantissa m (15 digits) × 10^(exponent − 14).
-    let text = format!("{:.14e}", x.abs());
-    let (mantissa, exponent) = text
-        .split_once('e')
-        .and_then(|(m, e)| {
-            Some((
-                m.replace('.', "").parse::<u64>().ok()?,
-                e.parse::<i64>().ok()?,
-            ))
-        })
-        .ok_or_else(|| DataFusionError::Internal(format!("round_half_away: cannot read {text}")))?;
+    let (mantissa, exponent) = significant_digits(x.abs())?;
     // Scale so that the wanted last digit is the units digit.
     let shift = exponent - 14 + digits;
     if shift >= 0 {
@@ -81,10 +72,45 @@ pub fn round_half_away(x: f64, digits: i64) -> Result<f64, DataFusionError> {
             kept
         }
     };
-    let rounded: f64 = format!("{units}e-{digits}")
-        .parse()
-        .map_err(|e| DataFusionError::Internal(format!("round_half_away: {e}")))?;
-    Ok(rounded.copysign(x))
+    // units (at most 10^15) and 10^digits (at most 10^15) are exact f64s, so
+    // the one division is correctly rounded: the f64 nearest units × 10^−digits,
+    // which is what parsing "{units}e-{digits}" gives, without the text.
+    Ok((units as f64 / POWERS_OF_TEN[digits as usize]).copysign(x))
+}
+
+/// 10^0 ..= 10^15, each exact as an f64.
+const POWERS_OF_TEN: [f64; MAX_DIGITS as usize + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A positive finite `x` at 15 significant digits, correctly rounded:
+/// (mantissa of 15 digits, decimal exponent of its first digit). Formatted
+/// into a stack buffer: this runs once per row.
+fn significant_digits(x: f64) -> Result<(u64, i64), DataFusionError> {
+    use std::io::Write;
+    let mut buf = [0u8; 32]; // the longest, "1.23456789012345e-308", is 21
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let unreadable = || DataFusionError::Internal(format!("round_half_away: cannot read {x:e}"));
+    write!(cursor, "{x:.14e}").map_err(|_| unreadable())?;
+    let len = cursor.position() as usize;
+    let text = &buf[..len];
+    let e = text
+        .iter()
+        .position(|&b| b == b'e')
+        .ok_or_else(unreadable)?;
+    let mut mantissa = 0u64;
+    for &b in &text[..e] {
+        match b {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(b - b'0'),
+            b'.' => {}
+            _ => return Err(unreadable()),
+        }
+    }
+    let exponent = std::str::from_utf8(&text[e + 1..])
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(unreadable)?;
+    Ok((mantissa, exponent))
 }
 
 #[cfg(test)]
@@ -121,5 +147,64 @@ mod tests {
         assert_eq!(round_half_away(1e20, 2).unwrap(), 1e20);
         assert!(round_half_away(f64::NAN, 1).unwrap().is_nan());
         assert!(round_half_away(1.0, 16).is_err());
+    }
+
+    /// The text round trip this module used before its stack-buffer form:
+    /// the reference the fast form must equal bit for bit.
+    fn by_text(x: f64, digits: i64) -> f64 {
+        if !x.is_finite() || x == 0.0 {
+            return x;
+        }
+        let text = format!("{:.14e}", x.abs());
+        let (m, e) = text.split_once('e').unwrap();
+        let mantissa: u64 = m.replace('.', "").parse().unwrap();
+        let exponent: i64 = e.parse().unwrap();
+        let shift = exponent - 14 + digits;
+        if shift >= 0 {
+            return x;
+        }
+        let drop = (-shift) as u32;
+        let units = if drop > 19 {
+            0
+        } else {
+            let divisor = 10u64.pow(drop);
+            let (kept, rest) = (mantissa / divisor, mantissa % divisor);
+            if rest >= divisor - rest {
+                kept + 1
+            } else {
+                kept
+            }
+        };
+        let rounded: f64 = format!("{units}e-{digits}").parse().unwrap();
+        rounded.copysign(x)
+    }
+
+    #[test]
+    fn equals_the_text_round_trip_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..200_000 {
+            let digits = rng.random_range(0..=15i64);
+            let x = match rng.random_range(0..4) {
+                // Any magnitude.
+                0 => f64::from_bits(rng.random::<u64>()),
+                // Money-like values and their ties: k / 10^(d+1) ± an ulp.
+                1 => {
+                    let k = rng.random_range(0..10_000_000_000i64) as f64;
+                    let tie = k / 10f64.powi(digits as i32 + 1);
+                    let ulps = rng.random_range(-2..=2i64);
+                    f64::from_bits((tie.to_bits() as i64 + ulps) as u64)
+                }
+                // Sums and ratios like the models'.
+                2 => rng.random_range(-1e6..1e6) * rng.random_range(0.0..3.0),
+                _ => rng.random_range(-1.0..1.0) * 10f64.powi(rng.random_range(-20..20)),
+            };
+            let fast = round_half_away(x, digits).unwrap();
+            let slow = by_text(x, digits);
+            assert!(
+                fast.to_bits() == slow.to_bits() || (fast.is_nan() && slow.is_nan()),
+                "round_half_away({x:e}, {digits}) = {fast:e}, by text {slow:e}"
+            );
+        }
     }
 }
