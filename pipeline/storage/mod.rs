@@ -422,7 +422,7 @@ pub async fn register_dir_as(
     schema: SchemaRef,
 ) -> Result<()> {
     let _ = ctx.deregister_table(name)?;
-    let table = parquet_listing(ctx, vec![dir.to_path_buf()], schema)?;
+    let table = parquet_listing(ctx, &[dir.to_path_buf()], schema)?;
     ctx.register_table(name, table)?;
     Ok(())
 }
@@ -432,7 +432,7 @@ pub async fn register_dir_as(
 /// footer is read until a query scans it.
 pub fn parquet_listing(
     ctx: &SessionContext,
-    paths: Vec<PathBuf>,
+    paths: &[PathBuf],
     schema: SchemaRef,
 ) -> Result<Arc<ListingTable>> {
     let urls = paths

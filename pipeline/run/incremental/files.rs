@@ -66,11 +66,7 @@ pub(super) async fn files_provider(
     if paths.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
     }
-    Ok(crate::storage::parquet_listing(
-        &run.ctx,
-        paths.to_vec(),
-        schema,
-    )?)
+    Ok(crate::storage::parquet_listing(&run.ctx, paths, schema)?)
 }
 
 /// The partition folders `<by>=<date>/` under `dir` (any column when `by`
