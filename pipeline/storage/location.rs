@@ -46,9 +46,21 @@ pub fn object_store_for(url: &Url) -> Result<Arc<dyn ObjectStore>> {
 /// scheduler or executor plans and reads tables whose URLs arrive inside
 /// query plans, so it cannot register their buckets in advance; the AWS
 /// variables of its own process supply the credentials.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StoreRegistry {
     inner: DefaultObjectStoreRegistry,
+}
+
+impl Default for StoreRegistry {
+    /// Local files through [`super::in_place::InPlaceLocal`] (on Unix).
+    fn default() -> Self {
+        let inner = DefaultObjectStoreRegistry::new();
+        #[cfg(unix)]
+        if let Ok(url) = Url::parse("file://") {
+            inner.register_store(&url, Arc::new(super::in_place::InPlaceLocal::default()));
+        }
+        Self { inner }
+    }
 }
 
 impl ObjectStoreRegistry for StoreRegistry {

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "delta")]
 pub mod delta;
+#[cfg(unix)]
+pub mod in_place;
 pub mod local;
 pub mod location;
 pub mod lock;
