@@ -39,9 +39,10 @@ fn store_error(location: &Path, e: std::io::Error) -> object_store::Error {
             source: Box::new(e),
         }
     } else {
+        // The error of a read names no file: say which.
         object_store::Error::Generic {
             store: "InPlaceLocal",
-            source: Box::new(e),
+            source: format!("{location}: {e}").into(),
         }
     }
 }
@@ -139,12 +140,11 @@ mod tests {
         assert_eq!(got, local.get_ranges(&location, &ranges).await.unwrap());
         assert_eq!(got[2].as_ref(), &body[100..4_196]);
 
-        // Past the end of the file: an error, never a short read.
+        // Past the end of the file: an error naming the file, never a short read.
+        let past_end = in_place.get_ranges(&location, &[9_000..10_001]).await;
         assert!(
-            in_place
-                .get_ranges(&location, &[9_000..10_001])
-                .await
-                .is_err()
+            matches!(&past_end, Err(e) if e.to_string().contains("part.bin")),
+            "{past_end:?}"
         );
         let missing = Path::from_absolute_path(dir.join("gone.bin")).unwrap();
         assert!(matches!(
@@ -154,5 +154,15 @@ mod tests {
         // Everything else is LocalFileSystem's.
         assert_eq!(in_place.head(&location).await.unwrap().size, 10_000);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_store_registry_reads_local_files_in_place() {
+        use datafusion::execution::object_store::ObjectStoreRegistry;
+        let registry = crate::storage::StoreRegistry::default();
+        let store = registry
+            .get_store(&url::Url::parse("file:///tmp/t").unwrap())
+            .unwrap();
+        assert!(store.to_string().starts_with("InPlaceLocal"), "{store}");
     }
 }
