@@ -1,6 +1,7 @@
 //! The audit step of write–audit–publish: run a model's data tests (declared
 //! in its sidecar, `crate::models::sidecar`) on a staged or published table,
-//! each a query counting the failing rows, and keep a sample of them.
+//! each a query counting the failing rows (the tests that judge each row by
+//! its values share one scan), and keep a sample of them.
 
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::error::DataFusionError;
@@ -10,7 +11,7 @@ use serde::Serialize;
 use crate::cluster::within_cluster_limit;
 use crate::engine::read_only;
 use crate::error::{Error, Result, error_chain};
-use crate::models::sidecar::{DataTest, Severity};
+use crate::models::sidecar::{DataTest, Severity, TestKind, quote_ident};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,11 +73,12 @@ pub async fn run_tests(
     scope: Scope<'_>,
 ) -> Vec<TestResult> {
     let mut results = Vec::with_capacity(tests.len());
-    for test in tests {
+    let counted = row_counts(ctx, table, tests, cluster_seconds, scope).await;
+    for (test, count) in tests.iter().zip(counted) {
         let outcome = within_cluster_limit(
             cluster_seconds,
             || format!("data test {} of {table}", test.name),
-            run_one(ctx, table, test, scope),
+            run_one(ctx, table, test, scope, count),
         )
         .await;
         let result = match outcome {
@@ -119,31 +121,78 @@ pub async fn run_tests(
     results
 }
 
-async fn run_one(
+/// The failing-row counts of the tests that judge each row on its own
+/// (`DataTest::row_condition`) by its values (`accepted_values`,
+/// `expression`), counted together in one scan of the rows
+/// `scope` says, in the order of `tests`; `None` for the other tests. Two
+/// or more such tests are what makes the shared scan pay; when it fails
+/// (one test's expression does not plan), every test runs alone, so that
+/// the error is the failing test's own.
+async fn row_counts(
     ctx: &SessionContext,
     table: &str,
-    test: &DataTest,
+    tests: &[DataTest],
+    cluster_seconds: u64,
     scope: Scope<'_>,
-) -> Result<(u64, Vec<serde_json::Value>)> {
-    let schema = ctx.table(table).await?.schema().as_arrow().clone();
-    let failing = match scope {
-        Scope::Whole => test.failing_rows_sql(table, &schema),
-        Scope::Recomputed { rows, by, keys } => {
-            test.recomputed_rows_sql(table, rows, by, keys, &schema)
+) -> Vec<Option<u64>> {
+    // A `not_null` test stays alone: the files' null counts answer its
+    // filter without reading a value, which a shared scan would give up.
+    let conditions: Vec<Option<String>> = tests
+        .iter()
+        .map(|t| match t.kind {
+            TestKind::NotNull(_) => None,
+            _ => t.row_condition(),
+        })
+        .collect();
+    let shared: Vec<&String> = conditions.iter().flatten().collect();
+    if shared.len() < 2 {
+        return vec![None; tests.len()];
+    }
+    // Row tests read the recomputed rows only (`DataTest::recomputed_rows_sql`).
+    let rows = match scope {
+        Scope::Whole => table,
+        Scope::Recomputed { rows, .. } => rows,
+    };
+    let counts = shared
+        .iter()
+        .enumerate()
+        .map(|(i, cond)| format!("count(*) filter (where {cond}) as failing_{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("select {counts} from {}", quote_ident(rows));
+    let counted = within_cluster_limit(
+        cluster_seconds,
+        || format!("row data tests of {table}"),
+        async {
+            let batches = ctx.sql_with_options(&sql, read_only()).await?.collect().await?;
+            (0..shared.len())
+                .map(|i| read_count(&batches, i, &format!("row data test {i} of {table}")))
+                .collect::<Result<Vec<u64>>>()
+        },
+    )
+    .await;
+    let mut counted = match counted {
+        Ok(counts) => counts.into_iter(),
+        Err(e) => {
+            tracing::debug!(model = table, error = %error_chain(&e), "Row data tests run one by one.");
+            return vec![None; tests.len()];
         }
     };
-    let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
-    let batches = ctx
-        .sql_with_options(&count_sql, read_only())
-        .await?
+    conditions
+        .iter()
+        .map(|c| c.as_ref().and_then(|_| counted.next()))
         .collect()
-        .await?;
-    // A count that cannot be read is an error, never "0 failing rows".
+}
+
+/// The count in column `column` of the one row of `batches`. A count that
+/// cannot be read is an error, never "0 failing rows".
+fn read_count(batches: &[RecordBatch], column: usize, what: &str) -> Result<u64> {
     let count = batches
         .iter()
         .find(|b| b.num_rows() > 0)
         .and_then(|b| {
-            b.column(0)
+            (column < b.num_columns())
+                .then(|| b.column(column))?
                 .as_any()
                 .downcast_ref::<datafusion::arrow::array::Int64Array>()
                 .filter(|a| a.is_valid(0))
@@ -151,11 +200,43 @@ async fn run_one(
         })
         .ok_or_else(|| {
             Error::DataFusion(DataFusionError::Internal(format!(
-                "data test {} of {table}: its failing-row count did not come back as one Int64 value",
-                test.name
+                "{what}: its failing-row count did not come back as one Int64 value"
             )))
-        })?
-        .max(0) as u64;
+        })?;
+    Ok(count.max(0) as u64)
+}
+
+/// Run one test: count its failing rows (unless `counted` already did, in
+/// the shared scan of `row_counts`) and, when some fail, keep a sample.
+async fn run_one(
+    ctx: &SessionContext,
+    table: &str,
+    test: &DataTest,
+    scope: Scope<'_>,
+    counted: Option<u64>,
+) -> Result<(u64, Vec<serde_json::Value>)> {
+    if counted == Some(0) {
+        return Ok((0, Vec::new()));
+    }
+    let schema = ctx.table(table).await?.schema().as_arrow().clone();
+    let failing = match scope {
+        Scope::Whole => test.failing_rows_sql(table, &schema),
+        Scope::Recomputed { rows, by, keys } => {
+            test.recomputed_rows_sql(table, rows, by, keys, &schema)
+        }
+    };
+    let count = match counted {
+        Some(count) => count,
+        None => {
+            let count_sql = format!("select count(*) as failing from ({failing}) as failing_rows");
+            let batches = ctx
+                .sql_with_options(&count_sql, read_only())
+                .await?
+                .collect()
+                .await?;
+            read_count(&batches, 0, &format!("data test {} of {table}", test.name))?
+        }
+    };
     if count == 0 {
         return Ok((0, Vec::new()));
     }
@@ -185,7 +266,95 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::sidecar::TestKind;
+
+    #[tokio::test]
+    async fn row_tests_counted_in_one_scan_match_each_test_alone() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use std::sync::Arc;
+
+        let ctx = SessionContext::new();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "s",
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("x"),
+                    Some("y"),
+                    Some("z"),
+                    Some("b"),
+                    Some("b"),
+                ])) as _,
+            ),
+            (
+                "n",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(-2),
+                    None,
+                    Some(-5),
+                    Some(6),
+                    Some(4),
+                    Some(-7),
+                ])) as _,
+            ),
+        ])
+        .unwrap();
+        ctx.register_batch("m", batch).unwrap();
+        let test = |name: &str, kind| DataTest {
+            name: name.into(),
+            severity: Severity::Error,
+            kind,
+        };
+        let tests = [
+            test("s not null", TestKind::NotNull(vec!["s".into()])),
+            test(
+                "s in a, b",
+                TestKind::AcceptedValues {
+                    column: "s".into(),
+                    values: vec!["'a'".into(), "'b'".into()],
+                },
+            ),
+            test("n above -6", TestKind::Expression("n > -6".into())),
+            test("n positive", TestKind::Expression("n > 0".into())),
+        ];
+        for (i, t) in tests.iter().enumerate() {
+            assert!(t.row_condition().is_some(), "test {i} is a row test");
+        }
+        let shared = run_tests(&ctx, "m", &tests, 0, Scope::Whole).await;
+        let outcome = |r: &TestResult| (r.status, r.failing_rows, r.sample.len());
+        let fail = |n| (TestStatus::Fail, n, n as usize);
+        // Distinct counts: a count given to the wrong test shows.
+        assert_eq!(
+            shared.iter().map(outcome).collect::<Vec<_>>(),
+            [fail(1), fail(3), fail(2), fail(4)],
+            "{shared:?}"
+        );
+        // Each test alone takes its own query, and agrees.
+        for (t, together) in tests.iter().zip(&shared) {
+            let alone = run_tests(&ctx, "m", std::slice::from_ref(t), 0, Scope::Whole).await;
+            assert_eq!(outcome(&alone[0]), outcome(together), "{}", t.name);
+            assert_eq!(alone[0].sample, together.sample, "{}", t.name);
+        }
+        // An expression that cannot plan is its own test's error; the others
+        // are still counted.
+        let mut broken = tests.to_vec();
+        broken.push(test("no such column", TestKind::Expression("nope > 0".into())));
+        let results = run_tests(&ctx, "m", &broken, 0, Scope::Whole).await;
+        assert_eq!(results[4].status, TestStatus::Error);
+        assert!(results[..4].iter().map(outcome).eq(shared.iter().map(outcome)));
+        // An incremental build's row tests count the recomputed rows only.
+        let recomputed = ctx.sql("select * from m where n > 0").await.unwrap();
+        ctx.register_table("m_new", recomputed.into_view()).unwrap();
+        let scope = Scope::Recomputed {
+            rows: "m_new",
+            by: "s",
+            keys: &[],
+        };
+        let scoped = run_tests(&ctx, "m", &tests, 0, scope).await;
+        let counts: Vec<u64> = scoped.iter().map(|r| r.failing_rows).collect();
+        assert_eq!(counts, [0, 1, 0, 0], "{scoped:?}");
+    }
 
     #[tokio::test]
     async fn unique_counts_repeated_text_and_integer_keys_alike() {

@@ -188,20 +188,12 @@ impl DataTest {
                     key("b."),
                 )
             }
-            TestKind::NotNull(cols) => {
-                let cond = cols
-                    .iter()
-                    .map(|c| format!("{} is null", quote_ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                format!("select * from {t} where {cond}")
-            }
+            TestKind::NotNull(cols) => format!("select * from {t} where {}", not_null(cols)),
             TestKind::AcceptedValues { column, values } => {
-                let c = quote_ident(column);
-                format!(
-                    "select * from {t} where {c} is not null and {c} not in ({})",
-                    values.join(", ")
-                )
+                format!("select * from {t} where {}", not_accepted(column, values))
+            }
+            TestKind::Expression(expr) => {
+                format!("select * from {t} where {}", not_true(expr))
             }
             TestKind::Relationships { column, to, field } => {
                 let (c, f) = (quote_ident(column), quote_ident(field));
@@ -210,13 +202,25 @@ impl DataTest {
                     quote_ident(to)
                 )
             }
-            TestKind::Expression(expr) => {
-                format!("select * from {t} where not coalesce(({expr}), false)")
-            }
             TestKind::MinRows(min) => {
                 format!("select count(*) as row_count from {t} having count(*) < {min}")
             }
             TestKind::Sql { sql, .. } => sql.trim().trim_end_matches(';').to_string(),
+        }
+    }
+
+    /// The condition on which a row fails, for the tests that judge each row
+    /// on its own (`not_null`, `accepted_values`, `expression`): their
+    /// failing rows are the rows where it holds, so several of them can be
+    /// counted in one scan of the table (`audit::run_tests`). Never NULL
+    /// but where the values list of `accepted_values` holds a NULL, which
+    /// then fails no row, in the shared count as in the test alone.
+    pub fn row_condition(&self) -> Option<String> {
+        match &self.kind {
+            TestKind::NotNull(cols) => Some(not_null(cols)),
+            TestKind::AcceptedValues { column, values } => Some(not_accepted(column, values)),
+            TestKind::Expression(expr) => Some(not_true(expr)),
+            _ => None,
         }
     }
 
@@ -279,6 +283,26 @@ impl DataTest {
     }
 }
 
+/// A row of a `not_null` test fails when any of `cols` is NULL.
+fn not_null(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("{} is null", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// A row of an `accepted_values` test fails when `column` holds a value
+/// not listed (NULL passes).
+fn not_accepted(column: &str, values: &[String]) -> String {
+    let c = quote_ident(column);
+    format!("{c} is not null and {c} not in ({})", values.join(", "))
+}
+
+/// A row of an `expression` test fails unless the expression is true.
+fn not_true(expr: &str) -> String {
+    format!("not coalesce(({expr}), false)")
+}
+
 /// Whether `column` of `schema` holds text (what `key_hash` takes).
 fn is_text(schema: &Schema, column: &str) -> bool {
     schema.field_with_name(column).is_ok_and(|f| {
@@ -312,7 +336,7 @@ fn column_list(cols: &[String], alias: &str) -> String {
         .join(", ")
 }
 
-fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
