@@ -15,6 +15,23 @@ pub enum Period {
     Month,
 }
 
+impl Period {
+    /// The days of the partition that starts on `start`: a partition of a
+    /// monthly table dated the 1st holds the whole month.
+    pub fn days(self, start: i32) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Period::Day => start..=start,
+            Period::Month => {
+                let date = epoch_date(start);
+                let next = date
+                    .checked_add_months(chrono::Months::new(1))
+                    .unwrap_or(date);
+                start..=start + (next - date).num_days() as i32 - 1
+            }
+        }
+    }
+}
+
 impl Incremental {
     /// The partition date (days since the epoch) holding day `day`.
     pub fn period_start(&self, day: i32) -> i32 {
@@ -30,16 +47,7 @@ impl Incremental {
 
     /// The last day of the partition that starts on `start`.
     fn period_end(&self, start: i32) -> i32 {
-        match self.period {
-            Period::Day => start,
-            Period::Month => {
-                let date = epoch_date(start);
-                let next = date
-                    .checked_add_months(chrono::Months::new(1))
-                    .unwrap_or(date);
-                start + (next - date).num_days() as i32 - 1
-            }
-        }
+        *self.period.days(start).end()
     }
 
     /// The input days a partition dated `date` reads.

@@ -79,6 +79,8 @@ pub struct TableInfo {
     pub parts: bool,
     /// An incremental model: a set of date partitions.
     pub partitioned: bool,
+    /// The days one of those partitions holds.
+    pub period: crate::models::period::Period,
 }
 
 impl TableInfo {
@@ -99,6 +101,11 @@ impl TableInfo {
             key,
             parts,
             partitioned: model.incremental.is_some(),
+            period: model
+                .incremental
+                .as_ref()
+                .map(|i| i.period)
+                .unwrap_or_default(),
         }
     }
 }

@@ -135,7 +135,8 @@ pub async fn build(
     let plan = if future_gone {
         Plan::Full("the dates after the as-of date are gone from _state/future")
     } else {
-        plan(spec, previous.as_ref(), &base, &inputs, layout)
+        let periods = |dep: &str| run.tables.get(dep).map(|t| t.period).unwrap_or_default();
+        plan(spec, previous.as_ref(), &base, &inputs, &periods, layout)
     };
     // Every partition the previous version had, published or waiting.
     let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Follow, Plan};
 use crate::error::{Error, Result};
 use crate::models::Model;
+use crate::models::period::Period;
 use crate::models::sidecar::Incremental;
 use crate::parquet::partitioned::{PartitionDate, parse_date};
 use crate::run::context::Run;
@@ -59,12 +60,14 @@ pub(super) fn current_inputs(
     Ok(inputs)
 }
 
-/// Compare the inputs with those the published version was built from.
+/// Compare the inputs with those the published version was built from;
+/// `period` says how many days a partition of each partitioned input holds.
 pub(super) fn plan(
     spec: &Incremental,
     previous: Option<&Partitioned>,
     base: &str,
     inputs: &BTreeMap<String, InputState>,
+    period: &dyn Fn(&str) -> Period,
     layout: &Layout,
 ) -> Plan {
     let Some(prev) = previous else {
@@ -105,8 +108,12 @@ pub(super) fn plan(
                         Some(Some(d)) if spec.follows.contains_key(dep) => {
                             followed.entry(dep.clone()).or_default().insert(Some(d));
                         }
+                        // Every day of a changed partition of a monthly
+                        // input changed, not its first only.
                         Some(Some(d)) => {
-                            dates.extend(spec.partitions_reading(d).into_iter().map(Some));
+                            for day in period(dep).days(d) {
+                                dates.extend(spec.partitions_reading(day).into_iter().map(Some));
+                            }
                         }
                         _ => return Plan::Full("an input's undated rows changed"),
                     }
@@ -160,5 +167,47 @@ pub(super) fn plan(
             }
         }
         _ => Plan::Full("new bronze files, with other inputs"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Days since the epoch of `YYYY-MM-DD`.
+    fn day(text: &str) -> i32 {
+        match parse_date(text) {
+            Some(Some(d)) => d,
+            _ => panic!("not a date: {text}"),
+        }
+    }
+
+    #[test]
+    fn a_changed_partition_of_a_monthly_input_changes_each_of_its_days() {
+        let spec: Incremental = toml::from_str("by = 'day'").unwrap();
+        let input = |file: &str| {
+            let files = [("month=2026-10-01".to_string(), vec![file.to_string()])];
+            [("m".to_string(), InputState::Partitions(files.into()))].into()
+        };
+        let previous = Partitioned {
+            base: "b".into(),
+            as_of: "2026-10-30".into(),
+            inputs: input("a.parquet"),
+            future: None,
+            rows: Default::default(),
+        };
+        let layout = Layout::new("unused");
+        let dates = |period: Period| {
+            match plan(&spec, Some(&previous), "b", &input("b.parquet"), &|_| period, &layout) {
+                Plan::Dates(dates) => dates,
+                _ => panic!("expected the changed dates"),
+            }
+        };
+        // A daily table reading the monthly input recomputes all of October.
+        let october: BTreeSet<PartitionDate> =
+            (day("2026-10-01")..=day("2026-10-31")).map(Some).collect();
+        assert_eq!(dates(Period::Month), october);
+        // The same folder of a daily input is that one day.
+        assert_eq!(dates(Period::Day), [Some(day("2026-10-01"))].into());
     }
 }
