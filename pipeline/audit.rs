@@ -164,7 +164,11 @@ async fn row_counts(
         cluster_seconds,
         || format!("row data tests of {table}"),
         async {
-            let batches = ctx.sql_with_options(&sql, read_only()).await?.collect().await?;
+            let batches = ctx
+                .sql_with_options(&sql, read_only())
+                .await?
+                .collect()
+                .await?;
             (0..shared.len())
                 .map(|i| read_count(&batches, i, &format!("row data test {i} of {table}")))
                 .collect::<Result<Vec<u64>>>()
@@ -339,10 +343,18 @@ mod tests {
         // An expression that cannot plan is its own test's error; the others
         // are still counted.
         let mut broken = tests.to_vec();
-        broken.push(test("no such column", TestKind::Expression("nope > 0".into())));
+        broken.push(test(
+            "no such column",
+            TestKind::Expression("nope > 0".into()),
+        ));
         let results = run_tests(&ctx, "m", &broken, 0, Scope::Whole).await;
         assert_eq!(results[4].status, TestStatus::Error);
-        assert!(results[..4].iter().map(outcome).eq(shared.iter().map(outcome)));
+        assert!(
+            results[..4]
+                .iter()
+                .map(outcome)
+                .eq(shared.iter().map(outcome))
+        );
         // An incremental build's row tests count the recomputed rows only.
         let recomputed = ctx.sql("select * from m where n > 0").await.unwrap();
         ctx.register_table("m_new", recomputed.into_view()).unwrap();

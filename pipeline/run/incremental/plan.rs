@@ -197,11 +197,16 @@ mod tests {
             rows: Default::default(),
         };
         let layout = Layout::new("unused");
-        let dates = |period: Period| {
-            match plan(&spec, Some(&previous), "b", &input("b.parquet"), &|_| period, &layout) {
-                Plan::Dates(dates) => dates,
-                _ => panic!("expected the changed dates"),
-            }
+        let dates = |period: Period| match plan(
+            &spec,
+            Some(&previous),
+            "b",
+            &input("b.parquet"),
+            &|_| period,
+            &layout,
+        ) {
+            Plan::Dates(dates) => dates,
+            _ => panic!("expected the changed dates"),
         };
         // A daily table reading the monthly input recomputes all of October.
         let october: BTreeSet<PartitionDate> =
