@@ -89,6 +89,20 @@ pub struct Incremental {
     /// is in those dates, before and after, are recomputed. Default: none.
     #[serde(default)]
     pub follows: std::collections::BTreeMap<String, String>,
+    /// The `Date32` column that puts each row on its side of the as-of date:
+    /// rows dated after it are held back, the others published. Default:
+    /// `by`, so a partition is on one side whole. A monthly table whose rows
+    /// carry their own day names that day, so that the month holding the
+    /// as-of date is published up to that day and no further.
+    #[serde(default)]
+    pub as_of_by: Option<String>,
+}
+
+impl Incremental {
+    /// The column compared with the as-of date (`as_of_by`, else `by`).
+    pub fn as_of_column(&self) -> &str {
+        self.as_of_by.as_deref().unwrap_or(&self.by)
+    }
 }
 
 /// One `[[tests]]` entry as written; checked into a [`DataTest`].

@@ -10,8 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::array::{Array, AsArray, Date32Array, RecordBatch};
+use datafusion::arrow::compute::kernels::cmp::gt;
+use datafusion::arrow::compute::{
+    concat_batches, filter_record_batch, not, prep_null_mask_filter, sort_to_indices,
+    take_record_batch,
+};
 use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Partitioning;
@@ -57,25 +61,40 @@ pub fn parse_date(text: &str) -> Option<PartitionDate> {
     ))
 }
 
-/// Where the partitions of a table version go: dates up to the as-of date
-/// (and NULL) into the table, later ones into the folder kept for them.
+/// Where the partitions of a table version go: rows dated up to the as-of
+/// date (and NULL) into the table, later ones into the folder kept for them.
 #[derive(Debug, Clone)]
 pub struct Placement {
     pub table: PathBuf,
     pub future: PathBuf,
     /// Days since the epoch.
     pub as_of: i32,
+    /// The date column that places a row on its side of the as-of date;
+    /// `None`: the partition date does (a partition is on one side whole).
+    pub as_of_by: Option<String>,
 }
 
 impl Placement {
-    /// The folder of `date`'s partition, `<base>/<by>=<date>`.
+    /// The folder of a whole partition, `<base>/<by>=<date>`, on the side
+    /// its date is on.
     pub fn folder(&self, by: &str, date: PartitionDate) -> PathBuf {
-        let base = match date {
-            Some(d) if d > self.as_of => &self.future,
-            _ => &self.table,
-        };
+        self.side_folder(by, date, date.is_some_and(|d| d > self.as_of))
+    }
+
+    /// The folder of `date`'s partition on the table's side or, when
+    /// `future`, on the side of the rows after the as-of date.
+    pub fn side_folder(&self, by: &str, date: PartitionDate, future: bool) -> PathBuf {
+        let base = if future { &self.future } else { &self.table };
         base.join(format!("{by}={}", date_text(date)))
     }
+}
+
+/// The rows written to one partition: all of them, and how many of those
+/// were held back as dated after the as-of date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub rows: u64,
+    pub held: u64,
 }
 
 /// Execute `df` and write its rows into the partition folders of
@@ -87,8 +106,12 @@ pub async fn write_partitioned(
     placement: &Placement,
     tag: &str,
     props: &WriterProperties,
-) -> Result<BTreeMap<PartitionDate, u64>> {
+) -> Result<BTreeMap<PartitionDate, Count>> {
     let column = date_column(df.schema().as_arrow(), by)?;
+    let day = match &placement.as_of_by {
+        Some(name) if name != by => Some(date_column(df.schema().as_arrow(), name)?),
+        _ => None,
+    };
     // Each date in one stream, so one file per date, not one per stream.
     let streams = df.task_ctx().session_config().target_partitions();
     let df = df.repartition(Partitioning::Hash(vec![ident(by)], streams))?;
@@ -98,16 +121,21 @@ pub async fn write_partitioned(
         let writer = StreamWriter {
             by: by.to_string(),
             column,
+            day,
             file: format!("part-{i:05}-{tag}.parquet"),
             props: props.clone(),
             placement: placement.clone(),
         };
         tasks.spawn(writer.run(stream));
     }
-    let mut rows: BTreeMap<PartitionDate, u64> = BTreeMap::new();
+    let mut rows: BTreeMap<PartitionDate, Count> = BTreeMap::new();
     while let Some(done) = tasks.join_next().await {
-        for (date, n) in done?? {
-            *rows.entry(date).or_default() += n;
+        for ((date, future), n) in done?? {
+            let count = rows.entry(date).or_default();
+            count.rows += n;
+            if future {
+                count.held += n;
+            }
         }
     }
     Ok(rows)
@@ -129,10 +157,13 @@ pub fn date_column(schema: &datafusion::arrow::datatypes::Schema, by: &str) -> R
     Ok(column)
 }
 
-/// One output stream of the query, split by date, one file per date.
+/// One output stream of the query, split by date, one file per date (and
+/// side of the as-of date).
 struct StreamWriter {
     by: String,
     column: usize,
+    /// The column of `Placement::as_of_by`, when not the partition date.
+    day: Option<usize>,
     file: String,
     props: WriterProperties,
     placement: Placement,
@@ -169,18 +200,23 @@ impl StreamWriter {
     async fn run(
         self,
         mut stream: SendableRecordBatchStream,
-    ) -> Result<BTreeMap<PartitionDate, u64>> {
+    ) -> Result<BTreeMap<(PartitionDate, bool), u64>> {
         let schema = storage_schema(&stream.schema());
-        let mut writers: BTreeMap<PartitionDate, DateWriter> = BTreeMap::new();
+        let mut writers: BTreeMap<(PartitionDate, bool), DateWriter> = BTreeMap::new();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
                 continue;
             }
             let batch = conform(&batch, &schema)?;
-            for (date, part) in split_by_date(&batch, self.column)? {
+            let parts = split_by_date(&batch, self.column)?;
+            for (date, future, part) in self.sides(parts)? {
+                let date = (date, future);
                 if !writers.contains_key(&date) {
-                    let path = self.placement.folder(&self.by, date).join(&self.file);
+                    let path = self
+                        .placement
+                        .side_folder(&self.by, date.0, future)
+                        .join(&self.file);
                     let writer = open(&path, &schema, &self.props).await?;
                     let pending = Vec::new();
                     writers.insert(
@@ -210,6 +246,42 @@ impl StreamWriter {
             written.insert(date, w.rows);
         }
         Ok(written)
+    }
+
+    /// Each date's rows split by side of the as-of date: by the row's own
+    /// day (`day`), or whole by the partition date.
+    fn sides(
+        &self,
+        parts: Vec<(PartitionDate, RecordBatch)>,
+    ) -> Result<Vec<(PartitionDate, bool, RecordBatch)>> {
+        let as_of = self.placement.as_of;
+        let Some(day) = self.day else {
+            return Ok(parts
+                .into_iter()
+                .map(|(date, part)| (date, date.is_some_and(|d| d > as_of), part))
+                .collect());
+        };
+        let mut sides = Vec::with_capacity(parts.len());
+        for (date, part) in parts {
+            let days = part.column(day).as_primitive::<Date32Type>();
+            // NULL days are published, as NULL partition dates are.
+            let later = gt(days, &Date32Array::new_scalar(as_of))?;
+            // (`prep_null_mask_filter` expects an array that has NULLs.)
+            let later = if later.null_count() > 0 {
+                prep_null_mask_filter(&later)
+            } else {
+                later
+            };
+            match later.true_count() {
+                0 => sides.push((date, false, part)),
+                n if n == part.num_rows() => sides.push((date, true, part)),
+                _ => {
+                    sides.push((date, false, filter_record_batch(&part, &not(&later)?)?));
+                    sides.push((date, true, filter_record_batch(&part, &later)?));
+                }
+            }
+        }
+        Ok(sides)
     }
 }
 

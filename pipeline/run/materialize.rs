@@ -406,7 +406,7 @@ async fn build_sql(run: &Run, model: &Model, sql: &str, result: &mut ModelResult
         }
         // Built whole: the engine's as-of cap, as on the partitioned path.
         Some(spec) => {
-            capped = incremental::capped_sql(sql, &spec.by);
+            capped = incremental::capped_sql(sql, spec.as_of_column());
             capped.as_str()
         }
         None => sql,

@@ -16,6 +16,7 @@ final as (
         o.customer_id,
         o.order_date,
         o.order_day,
+        o.order_month,
         o.status,
         o.is_revenue_order,
         o.delivered_at,

@@ -76,24 +76,36 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         "silver_events",
         "silver_usage_logs",
         "silver_user_transactions",
-        "silver_orders",
-        "silver_order_items",
-        "silver_order_totals",
         "gold_product_engagement_daily",
         "gold_customer_engagement_daily",
         "gold_feature_usage",
-        "gold_sales_daily",
     ] {
         assert_eq!(partitions(&results, name), ["2026-10-29"], "{name}");
     }
     // By month: the month of the day; the monthly sales also the next month,
     // whose growth reads it (31 days of lookback).
-    for name in ["silver_product_sales_monthly", "gold_operational_metrics"] {
+    for name in [
+        "silver_orders",
+        "silver_order_items",
+        "silver_order_totals",
+        "silver_product_sales_monthly",
+        "gold_operational_metrics",
+    ] {
         assert_eq!(partitions(&results, name), ["2026-10-01"], "{name}");
     }
     assert_eq!(
         partitions(&results, "gold_sales_monthly"),
         ["2026-10-01", "2026-11-01"]
+    );
+    // A day of a monthly input: every day of its month.
+    let daily = partitions(&results, "gold_sales_daily");
+    assert_eq!(
+        (
+            daily.len(),
+            daily.first().map(String::as_str),
+            daily.last().map(String::as_str)
+        ),
+        (31, Some("2026-10-01"), Some("2026-10-31"))
     );
     // Looking ahead by habit_window_days (30): the users whose habit window
     // may hold the day.
@@ -161,6 +173,29 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
             .flat_map(|f| f.keys())
             .any(|f| f.starts_with("event_date=2026-10-25/"));
         assert_eq!(later, as_of == "2026-10-20", "as of {as_of}");
+        // A monthly table holds back rows by their own day: October's
+        // orders after the 20th wait, the others are published.
+        assert!(
+            partitions(&results, "silver_orders").is_empty(),
+            "as of {as_of}"
+        );
+        let waiting = std::fs::read_dir(root.join("_state/future/silver_orders"))
+            .map(|d| {
+                d.flatten()
+                    .flat_map(|e| partition_files(&e.path()).into_keys())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let october = |files: &[String]| {
+            files
+                .iter()
+                .any(|f| f.starts_with("order_month=2026-10-01/"))
+        };
+        assert_eq!(october(&waiting), as_of == "2026-10-20", "as of {as_of}");
+        let published: Vec<String> = partition_files(&root.join("silver/silver_orders"))
+            .into_keys()
+            .collect();
+        assert!(october(&published), "as of {as_of}");
     }
 
     // The waiting dates deleted by hand: the next run rebuilds whole
@@ -179,7 +214,7 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
     assert_equals_full_rebuild("future deleted", input, root, models.path(), &args).await;
 
     // A day's orders before their items, then the items: the items follow
-    // their orders' day in both runs.
+    // their orders' month in both runs.
     let args = ["--as-of", "2026-10-30"];
     for folder in ["orders", "order_items"] {
         for (path, bytes) in held
@@ -191,13 +226,13 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         medallion(input, root, models.path(), &args);
         let results = latest(root);
         if folder == "orders" {
-            assert_eq!(partitions(&results, "silver_orders"), ["2026-10-30"]);
+            assert_eq!(partitions(&results, "silver_orders"), ["2026-10-01"]);
         } else {
             assert_eq!(model(&results, "silver_orders")["skipped"], "unchanged");
         }
         assert_eq!(
             partitions(&results, "silver_order_items"),
-            ["2026-10-30"],
+            ["2026-10-01"],
             "{folder}"
         );
         assert_equals_full_rebuild(folder, input, root, models.path(), &args).await;

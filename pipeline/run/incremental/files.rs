@@ -49,9 +49,10 @@ pub(super) async fn input_provider(
             }
         }
     }
+    // A partition of a monthly input is wanted when any of its days is.
     let folders: Vec<PathBuf> = partition_folders(&layout.table_dir(layer, dep), "")?
         .into_iter()
-        .filter(|(d, _)| d.is_some_and(|d| wanted.contains(&d)))
+        .filter(|(d, _)| d.is_some_and(|d| info.period.days(d).any(|day| wanted.contains(&day))))
         .map(|(_, f)| f)
         .collect();
     files_provider(run, whole.schema(), &folders).await

@@ -19,7 +19,7 @@ use super::files::{files_provider, input_provider, scratch_context};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
-use crate::parquet::partitioned::{PartitionDate, Placement, write_partitioned};
+use crate::parquet::partitioned::{Count, PartitionDate, Placement, write_partitioned};
 use crate::parquet::storage_schema;
 use crate::run::context::Run;
 use crate::storage::Layout;
@@ -85,7 +85,9 @@ pub(super) async fn by_keys(
         let old: Vec<PathBuf> = f
             .dates
             .iter()
-            .filter_map(|d| target.kept.get(d).cloned())
+            .filter_map(|d| target.kept.get(d))
+            .flatten()
+            .cloned()
             .collect();
         let old = files_provider(run, out_schema.clone(), &old).await?;
         ctx.register_table(format!("__followed_{i}"), old)?;
@@ -197,7 +199,7 @@ async fn by_rows(
 /// The dates recomputed, the rows written to each, the table's schema.
 pub(super) type Recomputed = (
     BTreeSet<PartitionDate>,
-    BTreeMap<PartitionDate, u64>,
+    BTreeMap<PartitionDate, Count>,
     SchemaRef,
 );
 
@@ -206,8 +208,9 @@ pub(super) struct Target<'a> {
     pub run: &'a Run,
     pub model: &'a Model,
     pub spec: &'a Incremental,
-    /// Every date of the previous version and its folder.
-    pub kept: &'a BTreeMap<PartitionDate, PathBuf>,
+    /// Every date of the previous version and its folders (one on each
+    /// side of the as-of date where its rows are split).
+    pub kept: &'a BTreeMap<PartitionDate, Vec<PathBuf>>,
     pub placement: &'a Placement,
 }
 
@@ -221,10 +224,12 @@ impl Target<'_> {
         schema: &SchemaRef,
         rows: Vec<RecordBatch>,
         kept_rows: &str,
-    ) -> Result<BTreeMap<PartitionDate, u64>> {
+    ) -> Result<BTreeMap<PartitionDate, Count>> {
         let old: Vec<PathBuf> = dates
             .iter()
-            .filter_map(|d| self.kept.get(d).cloned())
+            .filter_map(|d| self.kept.get(d))
+            .flatten()
+            .cloned()
             .collect();
         ctx.register_table(
             "__old",
@@ -246,7 +251,7 @@ impl Target<'_> {
 
     /// Write the rows of `df` into their date folders (each on its side of
     /// the as-of date); the rows written per date.
-    pub async fn write(&self, df: DataFrame) -> Result<BTreeMap<PartitionDate, u64>> {
+    pub async fn write(&self, df: DataFrame) -> Result<BTreeMap<PartitionDate, Count>> {
         write_partitioned(
             df,
             &self.spec.by,

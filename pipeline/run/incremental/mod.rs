@@ -49,7 +49,7 @@ use crate::audit::Scope;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::models::sidecar::Incremental;
-use crate::parquet::partitioned::{PartitionDate, Placement, date_text, parse_date};
+use crate::parquet::partitioned::{Count, PartitionDate, Placement, date_text, parse_date};
 use crate::parquet::{empty_parquet, storage_schema};
 use crate::storage::Root;
 use crate::storage::marker::{Partitioned, parquet_files};
@@ -65,6 +65,7 @@ pub fn applies(run: &Run, model: &Model) -> bool {
 /// The SQL of an incremental model built whole: the engine's as-of cap
 /// around the model's query (NULL dates are always published).
 pub fn capped_sql(sql: &str, by: &str) -> String {
+    // `by` is the spec's `as_of_column()`: a row's own day where it has one.
     format!(
         "select * from ({sql}) as incremental_model where \"{by}\" is null or \"{by}\" <= as_of_date()"
     )
@@ -115,6 +116,7 @@ pub async fn build(
         table: stage.clone(),
         future: future_root.join(&run.run_id),
         as_of: days(run.as_of),
+        as_of_by: spec.as_of_by.clone(),
     };
     let previous = if run.full_refresh {
         None
@@ -138,26 +140,40 @@ pub async fn build(
         let periods = |dep: &str| run.tables.get(dep).map(|t| t.period).unwrap_or_default();
         plan(spec, previous.as_ref(), &base, &inputs, &periods, layout)
     };
-    // Every partition the previous version had, published or waiting.
-    let mut kept: BTreeMap<PartitionDate, PathBuf> = BTreeMap::new();
+    // Every partition the previous version had, published or waiting (or
+    // both, for a partition split by `as_of_by`): its folders.
+    let mut kept: BTreeMap<PartitionDate, Vec<PathBuf>> = BTreeMap::new();
     // The waiting ones: never tested, as the table did not hold them.
     let mut waited: BTreeSet<PartitionDate> = BTreeSet::new();
     if let (Some(prev), Plan::Dates(_) | Plan::Keys { .. }) = (&previous, &plan) {
         for (date, folder) in partition_folders(&published, &spec.by)? {
-            kept.insert(date, folder);
+            kept.entry(date).or_default().push(folder);
         }
         if let Some(run_id) = &prev.future {
             for (date, folder) in partition_folders(&future_root.join(run_id), &spec.by)? {
                 waited.insert(date);
-                kept.insert(date, folder);
+                kept.entry(date).or_default().push(folder);
             }
         }
     }
-    let mut rows: BTreeMap<PartitionDate, u64> = match &previous {
+    let as_of = days(run.as_of);
+    // A partition on one side whole holds back all its rows or none; those
+    // split by `as_of_by` are written again below, with their counts.
+    let mut rows: BTreeMap<PartitionDate, Count> = match &previous {
         Some(prev) if !matches!(plan, Plan::Full(_)) => prev
             .rows
             .iter()
-            .filter_map(|(d, n)| Some((parse_date(d)?, *n)))
+            .filter_map(|(d, n)| {
+                let date = parse_date(d)?;
+                let later = date.is_some_and(|d| d > as_of);
+                Some((
+                    date,
+                    Count {
+                        rows: *n,
+                        held: if later { *n } else { 0 },
+                    },
+                ))
+            })
             .collect(),
         _ => BTreeMap::new(),
     };
@@ -221,12 +237,35 @@ pub async fn build(
         result.partitions = Some(recomputed.iter().map(|d| date_text(*d)).collect());
     }
     tracing::debug!(model = %name, "Recomputed dates written.");
-    // The dates not recomputed keep their files, each on its side of the as-of.
-    for (date, folder) in &kept {
-        if recomputed.contains(date) {
+    // Partitions whose rows fall on both sides of the as-of date, before or
+    // now, have their rows placed again (computed as they are, so moving
+    // them is all an as-of change asks).
+    let resplit: BTreeSet<PartitionDate> = kept
+        .iter()
+        .filter(|(d, folders)| {
+            !recomputed.contains(d)
+                && spec.as_of_column() != spec.by
+                && (folders.len() > 1 || d.is_some_and(|d| straddles(spec, d, as_of)))
+        })
+        .map(|(d, _)| *d)
+        .collect();
+    if !resplit.is_empty() {
+        let files: Vec<PathBuf> = resplit.iter().flat_map(|d| kept[d].clone()).collect();
+        let df = run
+            .ctx
+            .read_table(files_provider(run, schema.clone(), &files).await?)?;
+        let written = target.write(df).await?;
+        settle(&mut rows, &resplit, written);
+        tracing::debug!(model = %name, dates = resplit.len(), "Dates across the as-of date placed again.");
+    }
+    // The other dates keep their files, each on its side of the as-of.
+    for (date, folders) in &kept {
+        if recomputed.contains(date) || resplit.contains(date) {
             continue;
         }
-        link_folder(folder, &placement.folder(&spec.by, *date))?;
+        for folder in folders {
+            link_folder(folder, &placement.folder(&spec.by, *date))?;
+        }
     }
     tracing::debug!(model = %name, dates = kept.len(), "Other dates linked.");
     std::fs::create_dir_all(&stage)
@@ -237,13 +276,8 @@ pub async fn build(
         let path = stage.join(format!("part-empty-{}.parquet", run.run_id));
         std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
     }
-    let as_of = days(run.as_of);
-    let published_rows: u64 = rows
-        .iter()
-        .filter(|(d, _)| d.is_none_or(|d| d <= as_of))
-        .map(|(_, n)| n)
-        .sum();
-    let has_future = rows.keys().any(|d| d.is_some_and(|d| d > as_of));
+    let published_rows: u64 = rows.values().map(|c| c.rows - c.held).sum();
+    let has_future = rows.values().any(|c| c.held > 0);
     result.rows_written = published_rows;
     let version = Version {
         rows: published_rows,
@@ -254,7 +288,7 @@ pub async fn build(
             as_of: run.as_of.to_string(),
             inputs,
             future: has_future.then(|| run.run_id.clone()),
-            rows: rows.iter().map(|(d, n)| (date_text(*d), *n)).collect(),
+            rows: rows.iter().map(|(d, c)| (date_text(*d), c.rows)).collect(),
         }),
         schema: Some(schema.clone()),
     };
@@ -265,9 +299,13 @@ pub async fn build(
         // The tests read the dates this build wrote or brought in from the
         // waiting side; the other files passed them when first published.
         let tested: Vec<PathBuf> = recomputed
-            .union(&waited)
+            .iter()
+            .chain(&waited)
+            .chain(&resplit)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .filter(|d| d.is_none_or(|d| d <= as_of))
-            .map(|d| placement.folder(&spec.by, *d))
+            .map(|d| placement.side_folder(&spec.by, *d, false))
             .filter(|f| f.is_dir())
             .collect();
         let rows_name = format!("__recomputed_{name}");
@@ -296,12 +334,18 @@ pub async fn build(
 
 /// Replace the counts of `dates` by what was written for them.
 fn settle(
-    rows: &mut BTreeMap<PartitionDate, u64>,
+    rows: &mut BTreeMap<PartitionDate, Count>,
     dates: &BTreeSet<PartitionDate>,
-    written: BTreeMap<PartitionDate, u64>,
+    written: BTreeMap<PartitionDate, Count>,
 ) {
     rows.retain(|d, _| !dates.contains(d));
     rows.extend(written);
+}
+
+/// Whether the partition dated `start` holds days on both sides of `as_of`.
+fn straddles(spec: &Incremental, start: i32, as_of: i32) -> bool {
+    let days = spec.period.days(start);
+    *days.start() <= as_of && as_of < *days.end()
 }
 
 /// Days since the epoch of a date.
