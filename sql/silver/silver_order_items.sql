@@ -1,6 +1,6 @@
 -- silver_order_items: one row per order_item_id (grain) whose order exists in
 -- silver_orders (so also on or before the as-of date), partitioned by its
--- order's month (order_month; order_day is kept) and whether that order counts as revenue (so that product
+-- order's day and whether that order counts as revenue (so that product
 -- sales need no join); items of a missing order are excluded everywhere
 -- (docs/models.md §3). A missing product keeps the line
 -- with cost 0. Line money is rounded to cents, half away from zero:
@@ -11,7 +11,6 @@ with final as (
         i.order_item_id,
         i.order_id,
         o.order_day,
-        o.order_month,
         o.is_revenue_order,
         i.product_id,
         i.quantity,

@@ -1,5 +1,6 @@
 -- silver_order_totals: one row per order_id (grain) of silver_orders with its
--- summed lines. An order without items has revenue 0 and 0 items (docs/models.md §3.3–3.4).
+-- summed lines, partitioned by its order's month (order_month). An order
+-- without items has revenue 0 and 0 items (docs/models.md §3.3–3.4).
 -- Shared by the sales, customer and operational gold tables.
 with item_totals as (
     select
@@ -16,7 +17,7 @@ final as (
         o.customer_id,
         o.order_date,
         o.order_day,
-        o.order_month,
+        cast(date_trunc('month', o.order_day) as date) as order_month,
         o.status,
         o.is_revenue_order,
         o.delivered_at,

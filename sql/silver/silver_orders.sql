@@ -1,6 +1,6 @@
--- silver_orders: one row per order_id (grain), partitioned by order_month; the
--- engine publishes the orders whose order_day is on or before the as-of date
--- (incremental, see the sidecar). Status is normalised to lower case; a revenue order is shipped or
+-- silver_orders: one row per order_id (grain), partitioned by order_day; the
+-- engine publishes the days up to the as-of date (incremental, see the
+-- sidecar). Status is normalised to lower case; a revenue order is shipped or
 -- delivered (docs/models.md §3). Orders whose customer is missing are kept: sales and
 -- operational tables count them, customer tables join them away.
 with final as (
@@ -9,7 +9,6 @@ with final as (
         customer_id,
         order_date,
         utc_date(order_date) as order_day,
-        cast(date_trunc('month', utc_date(order_date)) as date) as order_month,
         lower(status) as status,
         lower(status) in ('shipped', 'delivered') as is_revenue_order,
         payment_method,

@@ -46,8 +46,55 @@ fn partitions(results: &serde_json::Value, name: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_models_recompute_only_the_dates_that_changed() {
-    let (data, held) = daily_data(31);
+    recompute_only_the_dates_that_changed(31, models_copy(), false).await;
+}
+
+/// The same steps with `silver_orders` and `silver_order_items` by month,
+/// the orders held back by their own day (`as_of_by`) and the items
+/// following them by month: what a user's monthly fact table does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_tables_hold_back_rows_by_their_own_day() {
     let models = models_copy();
+    let edit = |file: &str, old: &str, new: &str| {
+        let path = models.path().join("silver").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(old), "{file} no longer has {old:?}");
+        std::fs::write(&path, text.replacen(old, new, 1)).unwrap();
+    };
+    edit(
+        "silver_orders.sql",
+        "utc_date(order_date) as order_day,",
+        "utc_date(order_date) as order_day,\n        cast(date_trunc('month', utc_date(order_date)) as date) as order_month,",
+    );
+    edit(
+        "silver_orders.toml",
+        r#"incremental = { by = "order_day", lookback_days = 0 }"#,
+        r#"incremental = { by = "order_month", period = "month", as_of_by = "order_day" }"#,
+    );
+    edit(
+        "silver_order_items.sql",
+        "o.order_day,",
+        "o.order_day,\n        o.order_month,",
+    );
+    edit(
+        "silver_order_items.toml",
+        r#"by = "order_day", lookback_days = 0,"#,
+        r#"by = "order_month", period = "month","#,
+    );
+    recompute_only_the_dates_that_changed(34, models, true).await;
+}
+
+/// A new day, a re-sent event, the as-of date moved back and forth, the
+/// waiting dates deleted, orders before their items; `monthly`: the order
+/// and item silvers are by month.
+async fn recompute_only_the_dates_that_changed(
+    seed: u64,
+    models: tempfile::TempDir,
+    monthly: bool,
+) {
+    let (data, held) = daily_data(seed);
+    // The day, or with monthly order tables the month, of an order's change.
+    let order_partition = |day: &'static str| if monthly { "2026-10-01" } else { day };
     let out = tempfile::tempdir().unwrap();
     let (input, root) = (data.path(), out.path());
     // The first held-back day is 2026-10-29; the run before it is as of 10-28.
@@ -82,10 +129,15 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
     ] {
         assert_eq!(partitions(&results, name), ["2026-10-29"], "{name}");
     }
+    for name in ["silver_orders", "silver_order_items"] {
+        assert_eq!(
+            partitions(&results, name),
+            [order_partition("2026-10-29")],
+            "{name}"
+        );
+    }
     // By month: the month of the day.
     for name in [
-        "silver_orders",
-        "silver_order_items",
         "silver_order_totals",
         "silver_product_sales_monthly",
         "gold_operational_metrics",
@@ -174,6 +226,9 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
             .flat_map(|f| f.keys())
             .any(|f| f.starts_with("event_date=2026-10-25/"));
         assert_eq!(later, as_of == "2026-10-20", "as of {as_of}");
+        if !monthly {
+            continue;
+        }
         // A monthly table holds back rows by their own day: October's
         // orders after the 20th wait, the others are published.
         assert!(
@@ -215,7 +270,7 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
     assert_equals_full_rebuild("future deleted", input, root, models.path(), &args).await;
 
     // A day's orders before their items, then the items: the items follow
-    // their orders' month in both runs.
+    // their orders' day (or month) in both runs.
     let args = ["--as-of", "2026-10-30"];
     for folder in ["orders", "order_items"] {
         for (path, bytes) in held
@@ -227,13 +282,16 @@ async fn incremental_models_recompute_only_the_dates_that_changed() {
         medallion(input, root, models.path(), &args);
         let results = latest(root);
         if folder == "orders" {
-            assert_eq!(partitions(&results, "silver_orders"), ["2026-10-01"]);
+            assert_eq!(
+                partitions(&results, "silver_orders"),
+                [order_partition("2026-10-30")]
+            );
         } else {
             assert_eq!(model(&results, "silver_orders")["skipped"], "unchanged");
         }
         assert_eq!(
             partitions(&results, "silver_order_items"),
-            ["2026-10-01"],
+            [order_partition("2026-10-30")],
             "{folder}"
         );
         assert_equals_full_rebuild(folder, input, root, models.path(), &args).await;
