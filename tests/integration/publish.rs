@@ -33,7 +33,8 @@ async fn a_failing_model_keeps_its_previous_version_and_skips_dependants() {
     copy_tree(&project_root().join("sql"), models.path());
     std::fs::write(
         models.path().join("silver/silver_order_totals.sql"),
-        "select o.*, cast(0 as decimal(18,2)) as order_revenue, cast(0 as bigint) as items, \
+        "select o.*, cast(date_trunc('month', o.order_day) as date) as order_month, \
+         cast(0 as decimal(18,2)) as order_revenue, cast(0 as bigint) as items, \
          o.is_revenue_order as x, cast(1 / (o.order_id - o.order_id) as bigint) as boom from silver_orders o",
     )
     .unwrap();
