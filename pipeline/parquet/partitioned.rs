@@ -109,7 +109,11 @@ pub async fn write_partitioned(
 ) -> Result<BTreeMap<PartitionDate, Count>> {
     let column = date_column(df.schema().as_arrow(), by)?;
     let day = match &placement.as_of_by {
-        Some(name) if name != by => Some(date_column(df.schema().as_arrow(), name)?),
+        Some(name) if name != by => Some(sidecar_date_column(
+            df.schema().as_arrow(),
+            name,
+            "as_of_by",
+        )?),
         _ => None,
     };
     // Each date in one stream, so one file per date, not one per stream.
@@ -143,15 +147,25 @@ pub async fn write_partitioned(
 
 /// The index of the date column `by`, or an error saying how to declare it.
 pub fn date_column(schema: &datafusion::arrow::datatypes::Schema, by: &str) -> Result<usize> {
+    sidecar_date_column(schema, by, "by")
+}
+
+/// The index of the date column `by` that the sidecar's
+/// `incremental.<key>` names, or an error naming that key.
+fn sidecar_date_column(
+    schema: &datafusion::arrow::datatypes::Schema,
+    by: &str,
+    key: &str,
+) -> Result<usize> {
     let column = schema.index_of(by).map_err(|_| {
         Error::Input(format!(
-            "the model's output has no column `{by}` to partition by: select it, or change `incremental.by` in its sidecar"
+            "the model's output has no column `{by}` (named by `incremental.{key}`): select it, or change `incremental.{key}` in its sidecar"
         ))
     })?;
     let kind = schema.field(column).data_type();
     if kind != &DataType::Date32 {
         return Err(Error::Input(format!(
-            "`{by}` is {kind}, not a date: an incremental model is partitioned by a DATE column (cast it in the SELECT)"
+            "`{by}` is {kind}, not a date: `incremental.{key}` names a DATE column (cast it in the SELECT)"
         )));
     }
     Ok(column)
@@ -315,4 +329,32 @@ async fn open(
             .map_err(|e| Error::io("cannot create partition folder", folder, e))?;
     }
     super::write::open(path, schema, props).await
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn a_missing_or_untyped_date_column_names_the_sidecar_key() {
+        let schema = Schema::new(vec![
+            Field::new("order_month", DataType::Date32, true),
+            Field::new("order_day", DataType::Utf8, true),
+        ]);
+        assert_eq!(date_column(&schema, "order_month").unwrap(), 0);
+        let missing = date_column(&schema, "month").unwrap_err().to_string();
+        assert!(
+            missing.contains("`month`") && missing.contains("incremental.by"),
+            "{missing}"
+        );
+        let text = sidecar_date_column(&schema, "order_day", "as_of_by")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("Utf8") && text.contains("incremental.as_of_by"),
+            "{text}"
+        );
+    }
 }
