@@ -64,7 +64,7 @@ pub async fn test_published(
     layer: Option<Layer>,
 ) -> Result<Vec<(String, Vec<TestResult>)>> {
     config.validate()?;
-    let dag = models::load_dag(&config)?;
+    let dag = models::load_dag(config)?;
     let selected = dag.select(select, layer)?;
     let run_ctx = RunContext::new(default_as_of(), config);
     let ctx = engine::session_context(config, &run_ctx)?;

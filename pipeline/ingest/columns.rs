@@ -158,6 +158,12 @@ pub struct Lineage {
     pub rows: usize,
 }
 
+impl Default for Lineage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Lineage {
     pub fn new() -> Self {
         Lineage {

@@ -8,6 +8,7 @@
 //! partition's file names new, which is how later runs see it changed.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{Array, AsArray, Date32Array, RecordBatch};
@@ -225,31 +226,27 @@ impl StreamWriter {
             let batch = conform(&batch, &schema)?;
             let parts = split_by_date(&batch, self.column)?;
             for (date, future, part) in self.sides(parts)? {
-                let date = (date, future);
-                if !writers.contains_key(&date) {
-                    let path = self
-                        .placement
-                        .side_folder(&self.by, date.0, future)
-                        .join(&self.file);
-                    let writer = open(&path, &schema, &self.props).await?;
-                    let pending = Vec::new();
-                    writers.insert(
-                        date,
-                        DateWriter {
+                let w = match writers.entry((date, future)) {
+                    Entry::Occupied(open_writer) => open_writer.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let path = self
+                            .placement
+                            .side_folder(&self.by, date, future)
+                            .join(&self.file);
+                        let writer = open(&path, &schema, &self.props).await?;
+                        slot.insert(DateWriter {
                             writer,
                             rows: 0,
-                            pending,
+                            pending: Vec::new(),
                             pending_rows: 0,
-                        },
-                    );
-                }
-                if let Some(w) = writers.get_mut(&date) {
-                    w.rows += part.num_rows() as u64;
-                    w.pending_rows += part.num_rows();
-                    w.pending.push(part);
-                    if w.pending_rows >= WRITE_ROWS {
-                        w.write_pending(&schema).await?;
+                        })
                     }
+                };
+                w.rows += part.num_rows() as u64;
+                w.pending_rows += part.num_rows();
+                w.pending.push(part);
+                if w.pending_rows >= WRITE_ROWS {
+                    w.write_pending(&schema).await?;
                 }
             }
         }

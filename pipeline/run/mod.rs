@@ -54,7 +54,7 @@ pub async fn run(request: RunRequest) -> Result<RunResults> {
     let config = &request.config;
     config.validate()?;
     config.check_paths()?;
-    let dag = models::load_dag(&config)?;
+    let dag = models::load_dag(config)?;
     let root = Root::open(&config.output)?;
     let selected = if request.retry {
         retry_selection(&root, &dag).await?

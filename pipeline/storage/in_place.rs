@@ -141,14 +141,18 @@ mod tests {
         assert_eq!(got[2].as_ref(), &body[100..4_196]);
 
         // Past the end of the file: an error naming the file, never a short read.
-        let past_end = in_place.get_ranges(&location, &[9_000..10_001]).await;
+        let past_end = in_place
+            .get_ranges(&location, std::slice::from_ref(&(9_000..10_001)))
+            .await;
         assert!(
             matches!(&past_end, Err(e) if e.to_string().contains("part.bin")),
             "{past_end:?}"
         );
         let missing = Path::from_absolute_path(dir.join("gone.bin")).unwrap();
         assert!(matches!(
-            in_place.get_ranges(&missing, &[0..1]).await,
+            in_place
+                .get_ranges(&missing, std::slice::from_ref(&(0..1)))
+                .await,
             Err(object_store::Error::NotFound { .. })
         ));
         // Everything else is LocalFileSystem's.

@@ -189,7 +189,7 @@ impl Root {
         match self {
             Root::Local(l) => {
                 let dir = std::path::absolute(l.table_dir(layer, table))
-                    .map_err(|e| Error::io("cannot resolve", &l.table_dir(layer, table), e))?;
+                    .map_err(|e| Error::io("cannot resolve", l.table_dir(layer, table), e))?;
                 let url = Url::from_directory_path(&dir).map_err(|()| {
                     Error::Config(format!("{} cannot be written as a URL", dir.display()))
                 })?;

@@ -111,7 +111,10 @@ pub fn seq_interval(
     let (p0, p1) = (ratio(x0 as f64, n0)?, ratio(x1 as f64, n1)?);
     let n = n0 + n1;
     let v = p1 * (1.0 - p1) / n1 + p0 * (1.0 - p0) / n0;
-    if !(v > 0.0) || !(alpha > 0.0 && alpha < 1.0) || !(tuning > 0.0) {
+    // Written so that a NaN in any of them is refused too.
+    let positive = |x: f64| x > 0.0;
+    let probability = |x: f64| x > 0.0 && x < 1.0;
+    if !positive(v) || !positive(tuning) || !probability(alpha) {
         return None;
     }
     let l = -2.0 * alpha.ln();
@@ -126,7 +129,8 @@ pub fn seq_interval(
 /// k-arm SRM test, df = k − 1); `None` for df < 1 or a negative x.
 pub fn chi2_sf(x: f64, df: i64) -> Option<f64> {
     use statrs::distribution::ChiSquared;
-    if df < 1 || !(x >= 0.0) {
+    // A NaN x is refused with the negatives.
+    if df < 1 || x.is_nan() || x < 0.0 {
         return None;
     }
     ChiSquared::new(df as f64)
@@ -260,7 +264,7 @@ mod tests {
                 40500,
                 2000000,
                 -2.893229577338796e-04,
-                7.893229577338800e-04,
+                7.893_229_577_338_8e-4,
             ),
             (5, 40, 12, 38, -4.924904636953154e-01, 8.740694110637364e-01),
         ] {

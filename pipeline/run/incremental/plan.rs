@@ -42,7 +42,7 @@ pub(super) fn current_inputs(
                         .table_dir(layer, dep)
                         .join(crate::storage::SUCCESS_MARKER),
                 )
-                .map_err(|e| Error::io("cannot read marker", &layout.table_dir(layer, dep), e))?,
+                .map_err(|e| Error::io("cannot read marker", layout.table_dir(layer, dep), e))?,
                 dep,
             )?;
             let mut keys: Vec<String> = marker
