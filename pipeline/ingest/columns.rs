@@ -151,6 +151,7 @@ pub fn ensure_a_part(dir: &Path, schema: SchemaRef, props: &WriterProperties) ->
 }
 
 /// Lineage columns shared by the bronze and quarantine tables.
+#[derive(Default)]
 pub struct Lineage {
     file: StringBuilder,
     line: Int64Builder,
@@ -158,21 +159,7 @@ pub struct Lineage {
     pub rows: usize,
 }
 
-impl Default for Lineage {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Lineage {
-    pub fn new() -> Self {
-        Lineage {
-            file: StringBuilder::new(),
-            line: Int64Builder::new(),
-            rows: 0,
-        }
-    }
-
     pub fn append(&mut self, file: &str, line: u64) {
         self.file.append_value(file);
         self.line

@@ -140,10 +140,10 @@ impl<'a> IngestState<'a> {
             source,
             opts,
             builders,
-            lineage: Lineage::new(),
+            lineage: Lineage::default(),
             q_reason: StringBuilder::new(),
             q_raw: StringBuilder::new(),
-            q_lineage: Lineage::new(),
+            q_lineage: Lineage::default(),
             cells: Vec::with_capacity(source.columns.len()),
             keys: KeyCounter::for_columns(
                 source
