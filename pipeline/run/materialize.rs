@@ -192,7 +192,7 @@ async fn build_source(
     };
     write_marker(&run.run_id, &quarantine_stage, &quarantine_version)?;
     run.root
-        .publish(&quarantine_stage, "_quarantine", &source.name)
+        .publish(&quarantine_stage, "_quarantine", &source.name, false)
         .await?;
     totals.check_bad_fraction(&source.name, run.config.max_bad_row_fraction)?;
     check_shrink(run, &model.name, &source.name, totals.rows).await?;
@@ -373,7 +373,7 @@ async fn build_amplitude(
         };
         write_marker(&run.run_id, &q, &quarantined)?;
         run.root
-            .publish(&q, "_quarantine", amplitude::QUARANTINE_SOURCE)
+            .publish(&q, "_quarantine", amplitude::QUARANTINE_SOURCE, false)
             .await?;
     }
     publish(run, model, Staged::Local(&stage), version, result).await

@@ -133,7 +133,10 @@ pub async fn publish_tested(
                 .publish_delta(&run.ctx, stage, layer, name, &properties)
                 .await?
         }
-        Staged::Local(stage) => run.root.publish(stage, layer, name).await?,
+        Staged::Local(stage) => {
+            let spare = crate::run::incremental::applies(run, model);
+            run.root.publish(stage, layer, name, spare).await?
+        }
         Staged::Cluster { root, .. } => {
             root.publish_staged(
                 &run.run_id,

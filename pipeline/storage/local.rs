@@ -32,6 +32,17 @@ impl Layout {
         self.root.join(layer).join(table)
     }
 
+    /// `<root>/_state/spare/<layer>/<table>`: the version an incremental
+    /// table's last publish replaced, whose partition folders its next
+    /// build moves in and brings up to date rather than making new ones.
+    pub fn spare_dir(&self, layer: &str, table: &str) -> PathBuf {
+        self.root
+            .join("_state")
+            .join("spare")
+            .join(layer)
+            .join(table)
+    }
+
     /// `<root>/_quarantine/<source>`.
     pub fn quarantine_dir(&self, source: &str) -> PathBuf {
         self.root.join("_quarantine").join(source)
@@ -94,8 +105,10 @@ fn collect_parquet(dir: &Path, files: &mut Vec<PathBuf>) {
 
 /// Atomically replace `target` with the fully written folder `staged`.
 ///
-/// On return the previous version (if any) is gone and `staged` no longer exists.
-pub fn publish_dir(staged: &Path, target: &Path) -> Result<()> {
+/// On return `staged` no longer exists, and the previous version (if any)
+/// is gone, or parked as `spare` when one is given (replacing what was
+/// there).
+pub fn publish_dir(staged: &Path, target: &Path, spare: Option<&Path>) -> Result<()> {
     let parent = target
         .parent()
         .ok_or_else(|| Error::Input(format!("table path {} has no parent", target.display())))?;
@@ -103,12 +116,28 @@ pub fn publish_dir(staged: &Path, target: &Path) -> Result<()> {
     if target.exists() {
         exchange(staged, target)?;
         // `staged` now holds the old version; nobody can reach it any more.
-        fs::remove_dir_all(staged)
-            .map_err(|e| Error::io("cannot remove replaced version", staged, e))?;
+        match spare {
+            Some(spare) => park(staged, spare)?,
+            None => fs::remove_dir_all(staged)
+                .map_err(|e| Error::io("cannot remove replaced version", staged, e))?,
+        }
     } else {
         fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
     }
     Ok(())
+}
+
+/// Move the replaced version `old` to `spare`, over any spare before it.
+fn park(old: &Path, spare: &Path) -> Result<()> {
+    match fs::remove_dir_all(spare) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("cannot remove the spare version", spare, e)),
+    }
+    if let Some(parent) = spare.parent() {
+        fs::create_dir_all(parent).map_err(|e| Error::io("cannot create folder", parent, e))?;
+    }
+    fs::rename(old, spare).map_err(|e| Error::io("cannot park replaced version", spare, e))
 }
 
 /// Swap two directory entries in one system call.
@@ -187,14 +216,32 @@ mod tests {
         let staged = tmp.path().join("_staging/r1/t");
         fs::create_dir_all(&staged).unwrap();
         fs::write(staged.join("a.parquet"), b"v1").unwrap();
-        publish_dir(&staged, &target).unwrap();
+        publish_dir(&staged, &target, None).unwrap();
         assert_eq!(fs::read(target.join("a.parquet")).unwrap(), b"v1");
         let staged = tmp.path().join("_staging/r2/t");
         fs::create_dir_all(&staged).unwrap();
         fs::write(staged.join("b.parquet"), b"v2").unwrap();
-        publish_dir(&staged, &target).unwrap();
+        publish_dir(&staged, &target, None).unwrap();
         assert!(!target.join("a.parquet").exists());
         assert_eq!(fs::read(target.join("b.parquet")).unwrap(), b"v2");
         assert!(!staged.exists());
+    }
+
+    #[test]
+    fn a_spare_keeps_the_replaced_version_and_is_itself_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("silver/t");
+        let spare = tmp.path().join("_state/spare/silver/t");
+        for (run, file) in [("r1", "a"), ("r2", "b"), ("r3", "c")] {
+            let staged = tmp.path().join("_staging").join(run).join("t");
+            fs::create_dir_all(&staged).unwrap();
+            fs::write(staged.join(file), file).unwrap();
+            publish_dir(&staged, &target, Some(&spare)).unwrap();
+            assert!(!staged.exists());
+            assert!(target.join(file).exists());
+        }
+        // The spare is the version r3 replaced (r2's), and only that.
+        assert!(spare.join("b").exists());
+        assert!(!spare.join("a").exists());
     }
 }

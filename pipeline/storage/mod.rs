@@ -127,10 +127,30 @@ impl Root {
     }
 
     /// Replace `<layer>/<table>` with the fully written local folder `staged`.
-    /// `layer` is `bronze`, `silver`, `gold` or `_quarantine`.
-    pub async fn publish(&self, staged: &Path, layer: &str, table: &str) -> Result<()> {
+    /// `layer` is `bronze`, `silver`, `gold` or `_quarantine`. With `spare`
+    /// (a local incremental table) the replaced version is kept as the
+    /// table's spare (`Layout::spare_dir`); without, a spare left from
+    /// before is removed.
+    pub async fn publish(
+        &self,
+        staged: &Path,
+        layer: &str,
+        table: &str,
+        spare: bool,
+    ) -> Result<()> {
         match self {
-            Root::Local(l) => publish_dir(staged, &l.table_dir(layer, table)),
+            Root::Local(l) => {
+                let spare_dir = l.spare_dir(layer, table);
+                if spare {
+                    return publish_dir(staged, &l.table_dir(layer, table), Some(&spare_dir));
+                }
+                publish_dir(staged, &l.table_dir(layer, table), None)?;
+                if spare_dir.exists() {
+                    std::fs::remove_dir_all(&spare_dir)
+                        .map_err(|e| Error::io("cannot remove the spare version", &spare_dir, e))?;
+                }
+                Ok(())
+            }
             Root::Object(o) => o.publish(staged, layer, table).await,
         }
     }
@@ -453,7 +473,10 @@ pub fn parquet_listing(
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
+    // The run's statistics cache: a file read by several models and tests
+    // has its footer turned into statistics once, not at every scan.
+    let cache = ctx.runtime_env().cache_manager.get_file_statistic_cache();
+    Ok(Arc::new(ListingTable::try_new(config)?.with_cache(cache)))
 }
 
 /// Register every Parquet file under a folder or `s3://…/` prefix as `name`.

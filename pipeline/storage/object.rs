@@ -258,7 +258,11 @@ impl ObjectRoot {
             .infer_schema(&state)
             .await?;
         let _ = ctx.deregister_table(name)?;
-        ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        let cache = ctx.runtime_env().cache_manager.get_file_statistic_cache();
+        ctx.register_table(
+            name,
+            Arc::new(ListingTable::try_new(config)?.with_cache(cache)),
+        )?;
         Ok(())
     }
 

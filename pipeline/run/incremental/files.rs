@@ -93,16 +93,78 @@ pub(super) fn partition_folders(dir: &Path, by: &str) -> Result<BTreeMap<Partiti
 }
 
 /// Hard-link (or copy) the files of one partition folder into another.
-pub(super) fn link_folder(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| Error::io("cannot create partition folder", to, e))?;
-    let entries = std::fs::read_dir(from).map_err(|e| Error::io("cannot list", from, e))?;
-    for entry in entries.flatten() {
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+///
+/// When `to` does not exist yet and `spare` (the version the table's last
+/// publish replaced) holds a folder of its name, that folder is moved in
+/// and made to hold exactly `from`'s files: mostly it holds those very
+/// files already, and moving a folder costs a small part of making one
+/// (docs/performance.md).
+pub(super) fn link_folder(from: &Path, to: &Path, spare: &Path) -> Result<()> {
+    let wanted: BTreeMap<std::ffi::OsString, u64> = std::fs::read_dir(from)
+        .map_err(|e| Error::io("cannot list", from, e))?
+        .flatten()
+        .map(|e| (e.file_name(), e.metadata().map_or(0, |m| inode(&m))))
+        .collect();
+    let mut present: BTreeSet<std::ffi::OsString> = BTreeSet::new();
+    if !to.exists() && reuse_spare(to, spare) {
+        let entries = std::fs::read_dir(to).map_err(|e| Error::io("cannot list", to, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let same = entry.metadata().is_ok_and(|m| {
+                m.is_file() && wanted.get(&name).is_some_and(|&i| i != 0 && i == inode(&m))
+            });
+            if same {
+                present.insert(name);
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| Error::io("cannot clear reused partition folder", &path, e))?;
+        }
+    } else {
+        std::fs::create_dir_all(to)
+            .map_err(|e| Error::io("cannot create partition folder", to, e))?;
+    }
+    for name in wanted.keys().filter(|n| !present.contains(*n)) {
+        let (src, dst) = (from.join(name), to.join(name));
         if std::fs::hard_link(&src, &dst).is_err() {
             std::fs::copy(&src, &dst).map_err(|e| Error::io("cannot keep partition", &src, e))?;
         }
     }
     Ok(())
+}
+
+/// Move the spare's folder of `to`'s name to `to`; false when there is none.
+fn reuse_spare(to: &Path, spare: &Path) -> bool {
+    let Some(name) = to.file_name() else {
+        return false;
+    };
+    let old = spare.join(name);
+    if !old.is_dir() {
+        return false;
+    }
+    if let Some(parent) = to.parent()
+        && std::fs::create_dir_all(parent).is_err()
+    {
+        return false;
+    }
+    std::fs::rename(&old, to).is_ok()
+}
+
+/// A file's inode number: equal numbers on one filesystem are one file.
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+/// No inode numbers: never taken for the same file, so always linked again.
+#[cfg(not(unix))]
+fn inode(_meta: &std::fs::Metadata) -> u64 {
+    0
 }
 
 /// Remove every folder under `root` but `keep`; leftovers of killed runs
@@ -116,5 +178,60 @@ pub(super) fn remove_other_folders(root: &Path, keep: Option<&str>) {
             continue;
         }
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reused_spare_folder_ends_with_exactly_the_kept_files() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let from = tmp.path().join("table/d=2026-10-01");
+        let spare = tmp.path().join("spare");
+        let old = spare.join("d=2026-10-01");
+        std::fs::create_dir_all(&from).unwrap();
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(from.join("same.parquet"), "kept").unwrap();
+        std::fs::write(from.join("new.parquet"), "new").unwrap();
+        std::fs::write(from.join("renamed.parquet"), "current").unwrap();
+        // The spare holds one of the files itself, a stale file of the same
+        // name as a kept one, a file no longer kept and a stray folder.
+        std::fs::hard_link(from.join("same.parquet"), old.join("same.parquet")).unwrap();
+        std::fs::write(old.join("renamed.parquet"), "stale").unwrap();
+        std::fs::write(old.join("gone.parquet"), "gone").unwrap();
+        std::fs::create_dir_all(old.join("stray")).unwrap();
+        let to = tmp.path().join("stage/d=2026-10-01");
+        link_folder(&from, &to, &spare).unwrap();
+        assert!(!old.exists(), "the spare folder was moved in");
+        assert_eq!(names(&to), names(&from));
+        for name in names(&from) {
+            let (a, b) = (from.join(&name), to.join(&name));
+            assert_eq!(
+                std::fs::metadata(&a).unwrap().ino(),
+                std::fs::metadata(&b).unwrap().ino(),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(to.join("renamed.parquet")).unwrap(),
+            "current"
+        );
+        // Without a spare folder of its name, a new folder is made.
+        let other = tmp.path().join("stage/d=2026-10-02");
+        link_folder(&from, &other, &spare).unwrap();
+        assert_eq!(names(&other), names(&from));
     }
 }

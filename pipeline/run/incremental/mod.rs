@@ -259,12 +259,13 @@ pub async fn build(
         tracing::debug!(model = %name, dates = resplit.len(), "Dates across the as-of date placed again.");
     }
     // The other dates keep their files, each on its side of the as-of.
+    let spare = layout.spare_dir(layer, name);
     for (date, folders) in &kept {
         if recomputed.contains(date) || resplit.contains(date) {
             continue;
         }
         for folder in folders {
-            link_folder(folder, &placement.folder(&spec.by, *date))?;
+            link_folder(folder, &placement.folder(&spec.by, *date), &spare)?;
         }
     }
     tracing::debug!(model = %name, dates = kept.len(), "Other dates linked.");
