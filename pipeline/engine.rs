@@ -78,6 +78,11 @@ pub fn set_parquet_options(ctx: &SessionContext, change: impl FnOnce(&mut Parque
     );
 }
 
+/// Parquet footers kept in memory across the models of a run.
+const FOOTER_CACHE_BYTES: usize = 256 << 20;
+/// File statistics (from those footers) kept across the models of a run.
+const STATISTICS_CACHE_BYTES: usize = 128 << 20;
+
 /// Memory pool, spill folder and object stores of a session.
 pub(crate) fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>> {
     let mut runtime =
@@ -92,8 +97,15 @@ pub(crate) fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>> {
     runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
     // No cached folder listings: a run republishes tables under new file
     // names (an incremental table's partitions) and must read what is there.
-    runtime =
-        runtime.with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    // Footers and statistics are cached for the whole run, large enough for
+    // every file of the five 1,095-day fact tables: at DataFusion's defaults
+    // a nightly run filled the footer cache and read footers again.
+    runtime = runtime.with_cache_manager(
+        CacheManagerConfig::default()
+            .with_list_files_cache_limit(0)
+            .with_metadata_cache_limit(FOOTER_CACHE_BYTES)
+            .with_file_statistics_cache_limit(STATISTICS_CACHE_BYTES),
+    );
     Ok(runtime.build_arc()?)
 }
 
