@@ -134,7 +134,9 @@ pub async fn publish_tested(
                 .await?
         }
         Staged::Local(stage) => {
-            let spare = crate::run::incremental::applies(run, model);
+            // An incremental table built here keeps the replaced version as
+            // the spare its next build takes partition folders from.
+            let spare = model.incremental.is_some();
             run.root.publish(stage, layer, name, spare).await?
         }
         Staged::Cluster { root, .. } => {

@@ -1,5 +1,6 @@
 //! The files of an incremental build: a session whose inputs can be parts
-//! of tables, partition folders found, kept by hard links and cleared.
+//! of tables, partition folders found, kept by hard links (in folders
+//! moved from the spare version the last publish replaced) and cleared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
