@@ -116,10 +116,16 @@ pub fn publish_dir(staged: &Path, target: &Path, spare: Option<&Path>) -> Result
     if target.exists() {
         exchange(staged, target)?;
         // `staged` now holds the old version; nobody can reach it any more.
-        match spare {
-            Some(spare) => park(staged, spare)?,
-            None => fs::remove_dir_all(staged)
-                .map_err(|e| Error::io("cannot remove replaced version", staged, e))?,
+        // The new version is published now: a spare that cannot be kept
+        // costs only the next build's speed, so it never fails the publish.
+        if let Some(spare) = spare
+            && let Err(e) = park(staged, spare)
+        {
+            tracing::warn!(error = %e, "Replaced version not kept as a spare; it is removed.");
+        }
+        if staged.exists() {
+            fs::remove_dir_all(staged)
+                .map_err(|e| Error::io("cannot remove replaced version", staged, e))?;
         }
     } else {
         fs::rename(staged, target).map_err(|e| Error::io("cannot publish table", target, e))?;
@@ -243,5 +249,23 @@ mod tests {
         // The spare is the version r3 replaced (r2's), and only that.
         assert!(spare.join("b").exists());
         assert!(!spare.join("a").exists());
+    }
+
+    #[test]
+    fn a_spare_that_cannot_be_kept_does_not_fail_the_publish() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("silver/t");
+        // The spare's parent is a file: no folder can be made under it.
+        fs::write(tmp.path().join("blocked"), b"").unwrap();
+        let spare = tmp.path().join("blocked/t");
+        for (run, file) in [("r1", "a"), ("r2", "b")] {
+            let staged = tmp.path().join("_staging").join(run).join("t");
+            fs::create_dir_all(&staged).unwrap();
+            fs::write(staged.join(file), file).unwrap();
+            publish_dir(&staged, &target, Some(&spare)).unwrap();
+            assert!(!staged.exists(), "the replaced version is removed");
+        }
+        assert!(target.join("b").exists());
+        assert!(!target.join("a").exists());
     }
 }

@@ -145,9 +145,11 @@ impl Root {
                     return publish_dir(staged, &l.table_dir(layer, table), Some(&spare_dir));
                 }
                 publish_dir(staged, &l.table_dir(layer, table), None)?;
-                if spare_dir.exists() {
-                    std::fs::remove_dir_all(&spare_dir)
-                        .map_err(|e| Error::io("cannot remove the spare version", &spare_dir, e))?;
+                // Published already: a spare left from before only costs disk.
+                if spare_dir.exists()
+                    && let Err(e) = std::fs::remove_dir_all(&spare_dir)
+                {
+                    tracing::warn!(path = %spare_dir.display(), error = %e, "Spare version not removed.");
                 }
                 Ok(())
             }
