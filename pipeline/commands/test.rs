@@ -109,7 +109,25 @@ pub async fn test_published(
                     error: Some(why.clone()),
                 })
                 .collect(),
-            None => audit::run_tests(&ctx, &model.name, &model.tests, 0, audit::Scope::Whole).await,
+            None => {
+                let mut results =
+                    audit::run_tests(&ctx, &model.name, &model.tests, 0, audit::Scope::Whole).await;
+                // A file broken past the one registration read: name it.
+                let failed = |r: &TestResult| r.status == audit::TestStatus::Error;
+                if results.iter().any(failed) {
+                    let extra: Vec<String> =
+                        model.tests.iter().flat_map(|t| t.extra_tables()).collect();
+                    let tables = std::iter::once(model.name.as_str())
+                        .chain(extra.iter().map(String::as_str));
+                    if let Some(why) = root.damage_among(tables) {
+                        tracing::warn!(model = %model.name, reason = %why, "Table cannot be read; its tests report an error.");
+                        for r in results.iter_mut().filter(|r| failed(r)) {
+                            r.error = Some(why.clone());
+                        }
+                    }
+                }
+                results
+            }
         };
         out.push((model.name.clone(), results));
     }

@@ -68,6 +68,10 @@ pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
             let mut chain = error_chain(&error);
             if chain.contains("Resources exhausted") {
                 chain.push_str(&memory_hint(run.as_ref()));
+            } else if chain.to_ascii_lowercase().contains("parquet")
+                && let Some(why) = run.root.damage_among(model.deps.iter().map(String::as_str))
+            {
+                chain.push_str(&format!("; {why}"));
             } else if error.is_overflow() {
                 chain.push_str(
                     "; a value in this model's input is too large for its arithmetic: find the row with \

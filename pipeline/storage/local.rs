@@ -84,6 +84,35 @@ pub fn unreadable_parquet(dir: &Path) -> Option<(PathBuf, String)> {
     })
 }
 
+/// The first Parquet file of a table folder (its partition folders
+/// included), in name order; `None` for a table without data files.
+pub fn first_parquet(dir: &Path) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    // Files before folders: an unpartitioned table needs no descent.
+    let (files, folders): (Vec<PathBuf>, Vec<PathBuf>) =
+        entries.into_iter().partition(|p| !p.is_dir());
+    files
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .or_else(|| {
+            folders
+                .iter()
+                .filter(|p| is_partition_folder(p))
+                .find_map(|p| first_parquet(p))
+        })
+}
+
+/// A `<column>=<value>` folder of table data (not `_`/`.` staging or state).
+fn is_partition_folder(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    name.contains('=') && !name.starts_with(['_', '.'])
+}
+
 /// The Parquet files of a table folder and its partition folders; folders
 /// starting with `_` or `.` (staging, state) are not table data.
 fn collect_parquet(dir: &Path, files: &mut Vec<PathBuf>) {
@@ -91,10 +120,8 @@ fn collect_parquet(dir: &Path, files: &mut Vec<PathBuf>) {
         return;
     };
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let name = name.unwrap_or_default();
         if path.is_dir() {
-            if name.contains('=') && !name.starts_with(['_', '.']) {
+            if is_partition_folder(&path) {
                 collect_parquet(&path, files);
             }
         } else if path.extension().is_some_and(|x| x == "parquet") {
@@ -214,6 +241,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_data_file_skips_state_folders_and_reads_files_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let table = tmp.path().join("silver/t");
+        assert_eq!(first_parquet(&table), None, "no folder");
+        for file in [
+            "_staging/a.parquet",
+            ".hidden=1/a.parquet",
+            "order_day=2024-01-02/b.parquet",
+            "order_day=2024-01-01/_SUCCESS",
+            "order_day=2024-01-01/c.parquet",
+        ] {
+            let path = table.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        }
+        assert_eq!(
+            first_parquet(&table),
+            Some(table.join("order_day=2024-01-01/c.parquet"))
+        );
+        fs::write(table.join("z.parquet"), b"x").unwrap();
+        assert_eq!(first_parquet(&table), Some(table.join("z.parquet")));
+        let empty = tmp.path().join("gold/e");
+        fs::create_dir_all(empty.join("order_day=2024-01-01")).unwrap();
+        assert_eq!(first_parquet(&empty), None);
+    }
 
     #[test]
     fn publish_replaces_whole_folder() {

@@ -333,6 +333,18 @@ impl Root {
         ))
     }
 
+    /// The first damaged file among some tables of any layer, as
+    /// [`Root::damage`] names it. Tables are registered from one footer, so
+    /// a file broken elsewhere shows only when a query reads it: a failed
+    /// read asks this which file to name.
+    pub fn damage_among<'a>(&self, tables: impl IntoIterator<Item = &'a str>) -> Option<String> {
+        tables.into_iter().find_map(|table| {
+            crate::layer::Layer::ALL
+                .iter()
+                .find_map(|layer| self.damage(layer.as_str(), table))
+        })
+    }
+
     /// Published tables of a layer, by name.
     pub async fn published_tables(&self, layer: &str) -> Result<Vec<String>> {
         match self {
@@ -431,8 +443,20 @@ const DELTA_FEATURE: &str = "this table is a Delta table, and this medallion was
      the `delta` feature: cargo build --release (the feature is on by default)";
 
 /// Register a local table folder (published or staged) under `name`.
+///
+/// Every data file of a version is written with the table's one schema, so
+/// the schema is read from one footer, not inferred from all of them (a
+/// table of a thousand day files would read a thousand footers just to be
+/// registered; docs/performance.md).
 pub async fn register_dir(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
-    register_url(ctx, name, &format!("{}/", dir.display())).await
+    let Some(file) = local::first_parquet(dir) else {
+        return register_url(ctx, name, &format!("{}/", dir.display())).await;
+    };
+    let options = datafusion::prelude::ParquetReadOptions::default()
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+    let url = ListingTableUrl::parse(file.display().to_string())?;
+    let schema = options.infer_schema(&ctx.state(), &url).await?;
+    register_dir_as(ctx, name, dir, schema).await
 }
 
 /// Register a local table folder whose columns the caller knows (the build

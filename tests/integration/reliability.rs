@@ -714,6 +714,55 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     );
 }
 
+/// Tables are registered from one footer, so a broken file in a later
+/// partition shows only when it is read: `query`, `test` and a run that
+/// reads it each still name the file and the fix.
+#[test]
+fn a_damaged_later_partition_is_named_when_it_is_read() {
+    let case = Case::new();
+    let table = case.out.path().join("silver/silver_orders");
+    let mut days: Vec<_> = std::fs::read_dir(&table)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.to_string_lossy().contains("order_day="))
+        .collect();
+    days.sort();
+    assert!(days.len() > 2, "day partitions of silver_orders: {days:?}");
+    let part = truncate_a_part(days.last().unwrap());
+    let file = part.display().to_string();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .current_dir(case.cwd.path())
+            .args(args)
+            .arg("--output")
+            .arg(case.out.path())
+            .arg("--models")
+            .arg(project_root().join("sql"))
+            .output()
+            .unwrap()
+    };
+    let o = cli(&["query", "select sum(customer_id) as s from silver_orders"]);
+    assert_refused(
+        "query the damaged partition",
+        &o,
+        2,
+        &[&file, "silver_orders", "--full-refresh"],
+    );
+    let o = cli(&["test", "--select", "silver_orders"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{text}");
+    assert!(text.contains(&file), "test names the file: {text}");
+    let o = case.run(&["--select", "silver_order_totals", "--full-refresh"]);
+    let text = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains(&file) && text.contains("--full-refresh"),
+        "the run names the file: {text}"
+    );
+}
+
 /// Cut the first Parquet file of `dir` in half, as a full disk would; its path.
 fn truncate_a_part(dir: &std::path::Path) -> std::path::PathBuf {
     let part = std::fs::read_dir(dir)
