@@ -65,6 +65,19 @@ impl Case {
         std::fs::write(path, text).unwrap();
     }
 
+    /// A command other than `run` (`query`, `test`) on this case's output root.
+    fn command(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .current_dir(self.cwd.path())
+            .args(args)
+            .arg("--output")
+            .arg(self.out.path())
+            .arg("--models")
+            .arg(project_root().join("sql"))
+            .output()
+            .unwrap()
+    }
+
     fn run(&self, extra: &[&str]) -> Output {
         medallion(self.cwd.path(), self.input.path(), self.out.path(), extra)
     }
@@ -657,17 +670,7 @@ fn a_truncated_table_file_is_named_and_the_other_tables_still_work() {
     let case = Case::new();
     // An unpartitioned table first; a partitioned one below.
     let part = truncate_a_part(&case.out.path().join("gold/gold_ab_srm"));
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .current_dir(case.cwd.path())
-            .args(args)
-            .arg("--output")
-            .arg(case.out.path())
-            .arg("--models")
-            .arg(project_root().join("sql"))
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| case.command(args);
     let file = part.display().to_string();
     let o = cli(&["query", "select count(*) as n from gold_ab_srm"]);
     assert_refused("query the damaged table", &o, 2, &[&file, "gold_ab_srm"]);
@@ -731,17 +734,7 @@ fn a_damaged_later_partition_is_named_when_it_is_read() {
     assert!(days.len() > 2, "day partitions of silver_orders: {days:?}");
     let part = truncate_a_part(days.last().unwrap());
     let file = part.display().to_string();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .current_dir(case.cwd.path())
-            .args(args)
-            .arg("--output")
-            .arg(case.out.path())
-            .arg("--models")
-            .arg(project_root().join("sql"))
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| case.command(args);
     let o = cli(&["query", "select sum(customer_id) as s from silver_orders"]);
     assert_refused(
         "query the damaged partition",
