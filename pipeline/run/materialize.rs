@@ -69,7 +69,10 @@ pub async fn build_model(run: Arc<Run>, model: Model) -> ModelResult {
             if chain.contains("Resources exhausted") {
                 chain.push_str(&memory_hint(run.as_ref()));
             } else if chain.to_ascii_lowercase().contains("parquet")
-                && let Some(why) = run.root.damage_among(model.deps.iter().map(String::as_str))
+                // Its inputs, and its own table (an incremental build reads its kept dates).
+                && let Some(why) = run.root.damage_among(
+                    model.deps.iter().map(String::as_str).chain([model.name.as_str()]),
+                )
             {
                 chain.push_str(&format!("; {why}"));
             } else if error.is_overflow() {
